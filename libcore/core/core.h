@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h --- what format code sees of the core (never the tools).
+ *
+ * struct img is the open file and the format's private state; struct
+ * fmt_ops is the table each format exports; img_pread()/img_pwrite() are
+ * the only ways to touch the file.
+ */
+#ifndef CORE_CORE_H
+#define CORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libcore.h"
+#include "core/ck.h"
+#include "core/rd.h"
+
+struct json_object;
+
+/* What probe() may look at: the first bytes, the name, the size. */
+struct img_probe {
+	const uint8_t	*buf;
+	size_t		 len;
+	const char	*name;
+	uint64_t	 file_size;
+};
+
+struct fmt_ops {
+	const char	*name;		/* "qcow2": CLI and report prefix */
+	uint32_t	 pr_base;	/* its problem-code range, 0x010000 */
+	int		(*probe)(const struct img_probe *p);	/* 0..100 */
+	int		(*open)(struct img *img);
+	int		(*info)(struct img *img, struct json_object *obj);
+	int		(*check)(struct img *img, struct report *rp);
+	int		(*repair)(struct img *img, struct report *rp,
+			    const char *out_path);
+	int		(*map)(struct img *img, map_fn *fn, void *arg);
+	int		(*chain)(struct img **imgs, size_t n,
+			    struct report *rp);
+	int		(*extract)(struct img *img, const char *what, int fd,
+			    struct report *rp);
+	void		(*close)(struct img *img);
+};
+
+#define IMG_ERRMSG_MAX	256
+
+struct img {
+	int			 fd;
+	int			 undo_fd;	/* -1 without an undo file */
+	uint64_t		 size;		/* file length at open */
+	char			*path;
+	unsigned		 flags;		/* enum img_open_flags */
+	const struct fmt_ops	*ops;
+	void			*priv;		/* the format's state */
+	bool			 has_key;
+	uint8_t			 key[32];
+	char			 errmsg[IMG_ERRMSG_MAX];
+};
+
+/* The formats, in probe order (core/fmt.c); absent ones are NULL. */
+#define FMT_NTAB	4
+extern const struct fmt_ops *const fmt_table[FMT_NTAB];
+const struct fmt_ops	*fmt_find(const char *name);
+
+/*
+ * Read len bytes at off.  -IMG_ERANGE when [off, off+len) is not inside
+ * the file (nothing is read), -errno on I/O errors.
+ */
+int	img_pread(struct img *img, uint64_t off, void *buf, size_t len);
+/*
+ * Like img_pread(), but bytes past the end of the file read as zeros,
+ * the way QEMU's file driver returns them.  *got (may be NULL) says how
+ * many bytes came from the file.
+ */
+int	img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
+	    size_t *got);
+/*
+ * Write len bytes at off; refuses on a read-only image.  With an undo
+ * file, the bytes overwritten (and the old file length) are saved first.
+ */
+int	img_pwrite(struct img *img, uint64_t off, const void *buf,
+	    size_t len);
+/* Set the file length (repair only; saved to the undo file too). */
+int	img_truncate(struct img *img, uint64_t len);
+
+/* Say why open failed; the tool prints it after the file name. */
+void	img_set_error(struct img *img, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* True once img_interrupt() was called: walkers stop between structures. */
+bool	img_interrupted(void);
+
+#endif /* CORE_CORE_H */

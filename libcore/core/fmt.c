@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fmt.c --- the format table and the generic operations over it.
+ *
+ * Each format exports one const struct fmt_ops; this file lists them in
+ * probe order and dispatches img_check(), img_info() and friends, testing
+ * for operations a format lacks.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "core/core.h"
+#include "core/banned.h"
+
+/*
+ * Weak, so that a build without one of the format folders still links;
+ * an absent format is a NULL slot that every loop skips.
+ */
+extern const struct fmt_ops	qcow2_ops __attribute__((weak));
+extern const struct fmt_ops	qed_ops __attribute__((weak));
+extern const struct fmt_ops	sparse_ops __attribute__((weak));
+extern const struct fmt_ops	a7_ops __attribute__((weak));
+
+const struct fmt_ops *const fmt_table[FMT_NTAB] = {
+	&qcow2_ops,
+	&qed_ops,
+	&sparse_ops,
+	&a7_ops,
+};
+
+const struct fmt_ops *
+fmt_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < FMT_NTAB; i++)
+		if (fmt_table[i] != NULL &&
+		    strcmp(fmt_table[i]->name, name) == 0)
+			return fmt_table[i];
+	return NULL;
+}
+
+const char *const *
+img_format_names(void)
+{
+	static const char	*names[FMT_NTAB + 1];
+	size_t			 i, n = 0;
+
+	for (i = 0; i < FMT_NTAB; i++)
+		if (fmt_table[i] != NULL)
+			names[n++] = fmt_table[i]->name;
+	names[n] = NULL;
+	return names;
+}
+
+bool
+img_format_known(const char *name)
+{
+	return fmt_find(name) != NULL;
+}
+
+bool
+img_format_has_check(const char *name)
+{
+	const struct fmt_ops	*ops = fmt_find(name);
+
+	return ops != NULL && ops->check != NULL;
+}
+
+int
+img_check(struct img *img, struct report *rp)
+{
+	if (img->ops->check == NULL)
+		return -IMG_ENOCHECK;
+	return img->ops->check(img, rp);
+}
+
+int
+img_repair(struct img *img, struct report *rp, const char *out_path)
+{
+	if (img->ops->repair == NULL)
+		return -IMG_ENOOP;
+	if (out_path == NULL && !(img->flags & IMG_RDWR))
+		return -IMG_ERDONLY;
+	return img->ops->repair(img, rp, out_path);
+}
+
+int
+img_check_chain(struct img **imgs, size_t n, struct report *rp)
+{
+	size_t	i;
+
+	if (n == 0)
+		return -EINVAL;
+	for (i = 1; i < n; i++)
+		if (imgs[i]->ops != imgs[0]->ops)
+			return -IMG_EINVAL;
+	if (imgs[0]->ops->chain == NULL)
+		return -IMG_ENOOP;
+	return imgs[0]->ops->chain(imgs, n, rp);
+}
+
+int
+img_extract(struct img *img, const char *what, int fd, struct report *rp)
+{
+	if (img->ops->extract == NULL)
+		return -IMG_ENOOP;
+	return img->ops->extract(img, what, fd, rp);
+}
+
+int
+img_map(struct img *img, map_fn *fn, void *arg)
+{
+	if (img->ops->map == NULL)
+		return -IMG_ENOOP;
+	return img->ops->map(img, fn, arg);
+}
+
+int
+img_info(struct img *img, struct json_object **out)
+{
+	struct json_object	*o;
+	struct stat		 st;
+	int			 rc;
+
+	if (img->ops->info == NULL)
+		return -IMG_ENOOP;
+	if ((o = json_object_new_object()) == NULL)
+		return -ENOMEM;
+	json_object_object_add(o, "filename",
+	    json_object_new_string(img->path));
+	json_object_object_add(o, "format",
+	    json_object_new_string(img->ops->name));
+	if (fstat(img->fd, &st) == 0)
+		json_object_object_add(o, "actual-size",
+		    json_object_new_int64((int64_t)st.st_blocks * 512));
+	if ((rc = img->ops->info(img, o)) != 0) {
+		json_object_put(o);
+		return rc;
+	}
+	*out = o;
+	return 0;
+}
+
+const char *
+img_strerror(int err)
+{
+	static const char *const msgs[IMG_ELAST - IMG_EBASE] = {
+		[0] = "unknown error",
+		[IMG_ESHORT - IMG_EBASE] = "structure truncated",
+		[IMG_ERANGE - IMG_EBASE] = "offset beyond the end of the file",
+		[IMG_EFORMAT - IMG_EBASE] = "unknown image format",
+		[IMG_EINVAL - IMG_EBASE] = "invalid image",
+		[IMG_EUNSUP - IMG_EBASE] = "unsupported feature",
+		[IMG_ELIMIT - IMG_EBASE] = "size beyond a limit",
+		[IMG_ENOCHECK - IMG_EBASE] =
+		    "this image format does not support checks",
+		[IMG_ENOOP - IMG_EBASE] =
+		    "this image format does not support the operation",
+		[IMG_ERDONLY - IMG_EBASE] = "image is open read-only",
+		[IMG_ECHECK - IMG_EBASE] = "check failed",
+		[IMG_EKEY - IMG_EBASE] = "key missing or wrong",
+	};
+
+	if (err < 0)
+		err = -err;
+	if (err > IMG_EBASE && err < IMG_ELAST)
+		return msgs[err - IMG_EBASE];
+	if (err == IMG_EBASE || err >= IMG_ELAST)
+		return msgs[0];
+	return strerror(err);
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcore.h --- the one header the tools include.
+ *
+ * libcore opens an image, detects its format, and runs the format's info,
+ * check, map and repair operations.  It never prints and never exits:
+ * results come back as return codes, a struct report full of findings,
+ * JSON objects (info) or callbacks (map).
+ */
+#ifndef LIBCORE_H
+#define LIBCORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_object;
+
+/* Our error codes, returned negated; below IMG_EBASE a value is an errno. */
+enum img_err {
+	IMG_EBASE = 1000,
+	IMG_ESHORT,		/* a decoder ran past its buffer */
+	IMG_ERANGE,		/* a read or write beyond the end of the file */
+	IMG_EFORMAT,		/* not a format we know */
+	IMG_EINVAL,		/* the image cannot be opened (see img_errmsg) */
+	IMG_EUNSUP,		/* a feature we do not handle */
+	IMG_ELIMIT,		/* an on-disk size beyond a named limit */
+	IMG_ENOCHECK,		/* the format has no check */
+	IMG_ENOOP,		/* the format lacks this operation */
+	IMG_ERDONLY,		/* a write to an image opened read-only */
+	IMG_ECHECK,		/* the check could not complete */
+	IMG_EKEY,		/* a key is needed or is wrong */
+	IMG_ELAST
+};
+
+/* Return a static description of err (negative or positive). */
+const char	*img_strerror(int err);
+
+/* ---- problem table ---------------------------------------------------- */
+
+enum pr_sev {
+	PR_SEV_FATAL,		/* the check cannot go on; counts check-errors */
+	PR_SEV_CORRUPT,		/* data at risk; counts corruptions */
+	PR_SEV_LEAK,		/* space wasted, data safe; counts leaks */
+	PR_SEV_WARN,
+	PR_SEV_INFO
+};
+
+enum pr_fix {
+	PR_FIX_NONE,
+	PR_FIX_SETREF,		/* set a reference count */
+	PR_FIX_CLEAR,		/* clear a bad entry or bit */
+	PR_FIX_REBUILD,		/* rebuild a structure from the walk */
+	PR_FIX_TRUNCATE,	/* drop bytes past the last good structure */
+	PR_FIX_REWRITE		/* rewrite the structure */
+};
+
+enum pr_id {
+#define PR(code, id, sev, fix, msg)	PR_##id,
+#include "core/problems.def"
+#undef PR
+	PR_COUNT
+};
+
+struct pr_info {
+	uint32_t	 code;		/* 0xFFSSNN, stable */
+	const char	*name;		/* kebab-case id: "qcow2-refcount-leak" */
+	enum pr_sev	 sev;
+	enum pr_fix	 fix;
+	const char	*msg;		/* template: %O %I %N %M %n %m %S */
+};
+
+/* Table entry of id; NULL when id is out of range. */
+const struct pr_info	*pr_info_get(enum pr_id id);
+/* "fatal", "corruption", "leak", "warning", "info". */
+const char		*pr_sev_name(enum pr_sev sev);
+const char		*pr_fix_name(enum pr_fix fix);
+
+/*
+ * What a caller tells report_problem() about one problem.  off/len are
+ * the host bytes at fault, path the structure path, goff/glen the guest
+ * range at risk (PC_GUEST set).  idx, found, want and str fill the message
+ * template: %O off (hex), %I idx, %N found, %M want (decimal), %n %m the
+ * same in hex, %S str.
+ */
+enum pc_flags {
+	PC_HOST    = 1u << 0,	/* off/len are meaningful */
+	PC_GUEST   = 1u << 1,	/* goff/glen are meaningful */
+	PC_NOCOUNT = 1u << 2	/* the format keeps the counters itself */
+};
+
+struct pr_ctx {
+	uint64_t	 off;
+	uint64_t	 len;
+	uint64_t	 idx;
+	uint64_t	 found;
+	uint64_t	 want;
+	uint64_t	 goff;
+	uint64_t	 glen;
+	const char	*str;
+	const char	*path;
+	unsigned	 flags;
+};
+
+/* ---- findings and counters -------------------------------------------- */
+
+struct finding {
+	enum pr_id	 id;
+	unsigned	 flags;		/* PC_HOST, PC_GUEST */
+	uint64_t	 host_off;
+	uint64_t	 host_len;
+	uint64_t	 guest_off;
+	uint64_t	 guest_len;
+	char		*path;		/* owned */
+	char		*msg;		/* owned */
+	bool		 fixed;		/* repaired (or would be, dry run) */
+};
+
+/* qemu-img check's counters, kept by every format that has a check. */
+struct check_counts {
+	uint64_t	corruptions;
+	uint64_t	leaks;
+	uint64_t	check_errors;
+	uint64_t	corruptions_fixed;
+	uint64_t	leaks_fixed;
+	uint64_t	total_clusters;
+	uint64_t	allocated_clusters;
+	uint64_t	fragmented_clusters;
+	uint64_t	compressed_clusters;
+	uint64_t	image_end_offset;
+};
+
+enum report_repair {
+	REPAIR_LEAKS = 1u << 0,	/* may fix leaks */
+	REPAIR_ALL   = 1u << 1	/* may fix corruptions too */
+};
+
+struct report {
+	struct check_counts	 c;
+	struct finding		*f;		/* findings kept, in order */
+	size_t			 nf;
+	size_t			 capf;
+	size_t			 max_per_code;	/* 0 = keep all */
+	uint64_t		 seen[PR_COUNT];	/* per id, all reported */
+	uint64_t		 omitted;	/* findings not kept */
+	unsigned		 repair;	/* enum report_repair */
+	bool			 dry_run;
+	bool			 nomem;		/* a finding was lost to ENOMEM */
+	struct json_object	*extra;		/* format facts for the JSON */
+};
+
+void	report_init(struct report *rp);
+void	report_release(struct report *rp);
+
+/*
+ * Record one problem: count it by severity (unless PC_NOCOUNT), keep it as
+ * a finding (unless its code is past max_per_code), and answer whether the
+ * caller may fix it now.  The only policy point: format code never looks
+ * at repair options itself.
+ */
+bool	report_problem(struct report *rp, enum pr_id id,
+	    const struct pr_ctx *pc);
+
+/* Add one fact (integer, string or bool) to rp->extra; ENOMEM is ignored. */
+void	report_extra_int(struct report *rp, const char *key, int64_t v);
+void	report_extra_str(struct report *rp, const char *key, const char *v);
+void	report_extra_bool(struct report *rp, const char *key, bool v);
+
+/* Render pr template msg with pc into buf (always NUL-terminated). */
+void	pr_format(char *buf, size_t len, const char *msg,
+	    const struct pr_ctx *pc);
+
+/* ---- images ----------------------------------------------------------- */
+
+struct img;
+
+enum img_open_flags {
+	IMG_RDWR = 1u << 0	/* open for writing (imgrepair --in-place) */
+};
+
+struct img_opts {
+	const char	*format;	/* NULL: detect */
+	unsigned	 flags;		/* enum img_open_flags */
+	bool		 has_key;
+	uint8_t		 key[32];	/* formats with encryption */
+	const char	*undo_path;	/* save overwritten bytes here */
+};
+
+/*
+ * Open path and detect or force its format.  On failure returns a negative
+ * error and, where the format said why, a message in errbuf.  On success
+ * *out owns the image; release it with img_close().
+ */
+int		 img_open(const char *path, const struct img_opts *opts,
+		    struct img **out, char *errbuf, size_t errlen);
+void		 img_close(struct img *img);
+
+const char	*img_format(const struct img *img);
+uint64_t	 img_file_size(const struct img *img);
+const char	*img_path(const struct img *img);
+
+/* Run the format's check into rp (read-only).  -IMG_ENOCHECK if none. */
+int		 img_check(struct img *img, struct report *rp);
+/*
+ * Run the format's repair with rp->repair as permission.  out_path NULL:
+ * repair in place (the image must be open IMG_RDWR); otherwise write a
+ * new, repaired image there and leave the original untouched.
+ */
+int		 img_repair(struct img *img, struct report *rp,
+		    const char *out_path);
+
+/*
+ * Check several images as one chain (a full backup and its increments,
+ * in order): each alone, then the links between them.  All must have the
+ * same format.
+ */
+int		 img_check_chain(struct img **imgs, size_t n,
+		    struct report *rp);
+
+/*
+ * Write guest data to fd: what NULL = the whole guest disk as raw bytes,
+ * otherwise a named object (a file inside an archive).  Problems met on
+ * the way go to rp.
+ */
+int		 img_extract(struct img *img, const char *what, int fd,
+		    struct report *rp);
+
+/*
+ * Fill *out with a new JSON object holding the image's description; keys
+ * are a superset of qemu-img info --output=json.  Caller puts *out.
+ */
+int		 img_info(struct img *img, struct json_object **out);
+
+/* One run of guest bytes with the same status, as qemu-img map gives. */
+struct map_ext {
+	uint64_t	 start;
+	uint64_t	 length;
+	uint64_t	 offset;	/* host offset when has_offset */
+	int		 depth;
+	bool		 present;
+	bool		 zero;
+	bool		 data;
+	bool		 has_offset;
+	bool		 compressed;
+	const char	*owner;		/* structure or stream, may be NULL */
+};
+typedef int map_fn(void *arg, const struct map_ext *ext);
+int		 img_map(struct img *img, map_fn *fn, void *arg);
+
+/* Names of the formats, NULL-terminated. */
+const char	*const *img_format_names(void);
+/* Is there a format called name, and does it have a check? */
+bool		 img_format_known(const char *name);
+bool		 img_format_has_check(const char *name);
+
+/* Ask walkers to stop (from a signal handler): sets a flag only. */
+void		 img_interrupt(void);
+
+#endif /* LIBCORE_H */

@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * toolutil.c --- options, usage, key loading, JSON and human output and
+ * exit codes for the tools.  Only tools link this; libcore never prints.
+ */
+#include <ctype.h>
+#include <err.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "toolutil.h"
+#include "core/banned.h"
+
+#define TU_MAX_OPTS	64
+
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n == 0 ? 1 : n);
+
+	if (p == NULL)
+		err(1, "out of memory");
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p = strdup(s);
+
+	if (p == NULL)
+		err(1, "out of memory");
+	return p;
+}
+
+const struct option *
+tu_longopts(const struct tu_cmd *cmd)
+{
+	static struct option	lo[TU_MAX_OPTS + 1];
+	size_t			i;
+
+	for (i = 0; cmd->opts[i].name != NULL && i < TU_MAX_OPTS; i++) {
+		lo[i].name = cmd->opts[i].name;
+		lo[i].has_arg = cmd->opts[i].has_arg;
+		lo[i].flag = NULL;
+		lo[i].val = cmd->opts[i].val;
+	}
+	memset(&lo[i], 0, sizeof(lo[i]));
+	return lo;
+}
+
+const char *
+tu_shortopts(const struct tu_cmd *cmd)
+{
+	static char	so[TU_MAX_OPTS * 2 + 2];
+	size_t		i, n = 0;
+
+	so[n++] = '+';
+	for (i = 0; cmd->opts[i].name != NULL && i < TU_MAX_OPTS; i++) {
+		if (cmd->opts[i].val >= 256)
+			continue;
+		so[n++] = (char)cmd->opts[i].val;
+		if (cmd->opts[i].has_arg == required_argument)
+			so[n++] = ':';
+	}
+	so[n] = '\0';
+	return so;
+}
+
+void
+tu_usage(const struct tu_cmd *cmd, FILE *fp)
+{
+	fprintf(fp, "usage: %s %s\n", cmd->prog, cmd->synopsis);
+}
+
+void
+tu_help(const struct tu_cmd *cmd)
+{
+	const struct tu_opt	*o;
+	char			 left[64];
+
+	tu_usage(cmd, stdout);
+	printf("\n%s\n\noptions:\n", cmd->summary);
+	for (o = cmd->opts; o->name != NULL; o++) {
+		if (o->help == NULL)
+			continue;
+		if (o->val < 256)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s",
+			    o->val, o->name, o->arg ? "=" : "",
+			    o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+			    o->arg ? "=" : "", o->arg ? o->arg : "");
+		printf("  %-28s %s\n", left, o->help);
+	}
+	exit(0);
+}
+
+void
+tu_list_options(const struct tu_cmd *cmd)
+{
+	const struct tu_opt	*o;
+
+	for (o = cmd->opts; o->name != NULL; o++) {
+		if (o->help == NULL)
+			continue;
+		if (o->val < 256)
+			printf("-%c\n", o->val);
+		printf("--%s\n", o->name);
+	}
+	exit(0);
+}
+
+void
+tu_version(const struct tu_cmd *cmd)
+{
+	printf("%s %s\n", cmd->prog, IMGKIT_VERSION);
+	exit(0);
+}
+
+void
+tu_bad_usage(const struct tu_cmd *cmd)
+{
+	tu_usage(cmd, stderr);
+	fprintf(stderr, "Try '%s --help' for more information.\n",
+	    cmd->prog);
+	exit(1);
+}
+
+void
+tu_list_problems(bool json)
+{
+	const struct pr_info	*pi;
+	struct json_object	*arr, *o;
+	int			 i;
+
+	arr = json ? json_object_new_array() : NULL;
+	for (i = 0; i < PR_COUNT; i++) {
+		pi = pr_info_get((enum pr_id)i);
+		if (!json) {
+			printf("0x%06" PRIx32 "  %-36s %-10s %-8s %s\n",
+			    pi->code, pi->name, pr_sev_name(pi->sev),
+			    pr_fix_name(pi->fix), pi->msg);
+			continue;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "code",
+		    json_object_new_string(pi->name));
+		json_object_object_add(o, "number",
+		    json_object_new_int64(pi->code));
+		json_object_object_add(o, "severity",
+		    json_object_new_string(pr_sev_name(pi->sev)));
+		json_object_object_add(o, "fix",
+		    json_object_new_string(pr_fix_name(pi->fix)));
+		json_object_object_add(o, "message",
+		    json_object_new_string(pi->msg));
+		json_object_array_add(arr, o);
+	}
+	if (json) {
+		tu_json_print(arr);
+		json_object_put(arr);
+	}
+	exit(0);
+}
+
+bool
+tu_parse_output(const struct tu_cmd *cmd, const char *v)
+{
+	if (strcmp(v, "json") == 0)
+		return true;
+	if (strcmp(v, "human") == 0)
+		return false;
+	warnx("--output expects 'human' or 'json', not '%s'", v);
+	tu_bad_usage(cmd);
+	return false;
+}
+
+size_t
+tu_parse_count(const struct tu_cmd *cmd, const char *what, const char *v)
+{
+	unsigned long long	 n;
+	char			*end;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || v[0] == '-' ||
+	    n > SIZE_MAX) {
+		warnx("invalid %s '%s'", what, v);
+		tu_bad_usage(cmd);
+	}
+	return (size_t)n;
+}
+
+/* 64 hex digits into 32 bytes; false on anything else. */
+static bool
+hex32(const char *s, size_t len, uint8_t out[32])
+{
+	size_t	i;
+	int	hi, lo;
+
+	while (len > 0 && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (len != 64)
+		return false;
+	for (i = 0; i < 32; i++) {
+		hi = isxdigit((unsigned char)s[2 * i]) ? s[2 * i] : -1;
+		lo = isxdigit((unsigned char)s[2 * i + 1]) ? s[2 * i + 1] : -1;
+		if (hi < 0 || lo < 0)
+			return false;
+		hi = isdigit(hi) ? hi - '0' : (tolower(hi) - 'a' + 10);
+		lo = isdigit(lo) ? lo - '0' : (tolower(lo) - 'a' + 10);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+/* Read a whole small file (keys, passwords); caller frees. */
+static char *
+slurp(const char *path, size_t max, size_t *len)
+{
+	FILE	*fp;
+	char	*buf;
+	size_t	 n;
+
+	if ((fp = fopen(path, "rb")) == NULL)
+		err(1, "cannot open '%s'", path);
+	buf = xmalloc(max + 1);
+	n = fread(buf, 1, max + 1, fp);
+	if (ferror(fp))
+		err(1, "cannot read '%s'", path);
+	fclose(fp);
+	if (n > max)
+		errx(1, "'%s' is too large for a key", path);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+void
+tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
+    struct img_opts *opts)
+{
+	unsigned char	 md[64];
+	unsigned int	 mdlen = 0;
+	const char	*env;
+	char		*buf;
+	size_t		 len;
+
+	(void)cmd;
+	if (k->hex != NULL) {
+		if (!hex32(k->hex, strlen(k->hex), opts->key))
+			errx(1, "--key-hex wants 64 hex digits");
+		opts->has_key = true;
+	} else if (k->file != NULL) {
+		buf = slurp(k->file, 4096, &len);
+		if (len == 32) {
+			memcpy(opts->key, buf, 32);
+		} else if (!hex32(buf, len, opts->key)) {
+			free(buf);
+			errx(1, "key file '%s' holds neither 32 bytes nor "
+			    "64 hex digits", k->file);
+		}
+		free(buf);
+		opts->has_key = true;
+	} else if (k->password_file != NULL) {
+		/* Upstream's derivation: bytes 32..63 of SHA-512(password). */
+		buf = slurp(k->password_file, 4096, &len);
+		if (len > 0 && buf[len - 1] == '\n')
+			len--;
+		if (EVP_Digest(buf, len, md, &mdlen, EVP_sha512(), NULL) != 1 ||
+		    mdlen != 64)
+			errx(1, "cannot hash the password");
+		memcpy(opts->key, md + 32, 32);
+		opts->has_key = true;
+		free(buf);
+	} else if ((env = getenv("IMGKIT_A7_KEY")) != NULL && *env != '\0') {
+		if (!hex32(env, strlen(env), opts->key))
+			errx(1, "IMGKIT_A7_KEY wants 64 hex digits");
+		opts->has_key = true;
+	}
+}
+
+void
+tu_json_print(struct json_object *doc)
+{
+	const char	*s;
+
+	s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	fputs(s, stdout);
+	fputc('\n', stdout);
+}
+
+static void
+info_human_value(struct json_object *v, int depth, FILE *fp);
+
+static void
+info_human_obj(struct json_object *doc, int depth, FILE *fp)
+{
+	json_object_object_foreach(doc, key, val) {
+		fprintf(fp, "%*s%s:", depth * 4, "", key);
+		info_human_value(val, depth, fp);
+	}
+}
+
+static void
+info_human_value(struct json_object *v, int depth, FILE *fp)
+{
+	size_t	i, n;
+
+	switch (json_object_get_type(v)) {
+	case json_type_object:
+		fputc('\n', fp);
+		info_human_obj(v, depth + 1, fp);
+		break;
+	case json_type_array:
+		n = json_object_array_length(v);
+		fprintf(fp, n == 0 ? " (none)\n" : "\n");
+		for (i = 0; i < n; i++) {
+			struct json_object	*e = json_object_array_get_idx(v, i);
+
+			fprintf(fp, "%*s[%zu]:", (depth + 1) * 4, "", i);
+			info_human_value(e, depth + 1, fp);
+		}
+		break;
+	case json_type_string:
+		fprintf(fp, " %s\n", json_object_get_string(v));
+		break;
+	default:
+		fprintf(fp, " %s\n", json_object_to_json_string(v));
+		break;
+	}
+}
+
+void
+tu_info_human(struct json_object *doc, FILE *fp)
+{
+	info_human_obj(doc, 0, fp);
+}
+
+static void
+add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+void
+tu_counts_json(const struct check_counts *c, struct json_object *doc)
+{
+	add_u64(doc, "check-errors", c->check_errors);
+#define NZ(key, v)	do { if ((v) != 0) add_u64(doc, key, v); } while (0)
+	NZ("image-end-offset", c->image_end_offset);
+	NZ("corruptions", c->corruptions);
+	NZ("leaks", c->leaks);
+	NZ("corruptions-fixed", c->corruptions_fixed);
+	NZ("leaks-fixed", c->leaks_fixed);
+	NZ("total-clusters", c->total_clusters);
+	NZ("allocated-clusters", c->allocated_clusters);
+	NZ("fragmented-clusters", c->fragmented_clusters);
+	NZ("compressed-clusters", c->compressed_clusters);
+#undef NZ
+}
+
+static struct json_object *
+finding_json(const struct finding *f, bool repairing)
+{
+	const struct pr_info	*pi = pr_info_get(f->id);
+	struct json_object	*o = json_object_new_object();
+
+	json_object_object_add(o, "code", json_object_new_string(pi->name));
+	json_object_object_add(o, "number", json_object_new_int64(pi->code));
+	json_object_object_add(o, "severity",
+	    json_object_new_string(pr_sev_name(pi->sev)));
+	json_object_object_add(o, "message", json_object_new_string(f->msg));
+	if (f->flags & PC_HOST) {
+		add_u64(o, "host-offset", f->host_off);
+		add_u64(o, "host-length", f->host_len);
+	}
+	if (f->path != NULL)
+		json_object_object_add(o, "path",
+		    json_object_new_string(f->path));
+	if (f->flags & PC_GUEST) {
+		add_u64(o, "guest-offset", f->guest_off);
+		add_u64(o, "guest-length", f->guest_len);
+	}
+	if (repairing)
+		json_object_object_add(o, "fixed",
+		    json_object_new_boolean(f->fixed));
+	return o;
+}
+
+void
+tu_report_json(const struct report *rp, struct json_object *doc)
+{
+	struct json_object	*arr, *by;
+	const struct pr_info	*pi;
+	size_t			 i;
+
+	json_object_object_add(doc, "schema", json_object_new_int(1));
+	if (rp->extra != NULL) {
+		json_object_object_foreach(rp->extra, key, val)
+			json_object_object_add(doc, key, json_object_get(val));
+	}
+	arr = json_object_new_array();
+	for (i = 0; i < rp->nf; i++)
+		json_object_array_add(arr, finding_json(&rp->f[i],
+		    rp->repair != 0));
+	json_object_object_add(doc, "findings", arr);
+	add_u64(doc, "findings-omitted", rp->omitted);
+	by = json_object_new_object();
+	for (i = 0; i < PR_COUNT; i++) {
+		if (rp->seen[i] == 0)
+			continue;
+		pi = pr_info_get((enum pr_id)i);
+		add_u64(by, pi->name, rp->seen[i]);
+	}
+	json_object_object_add(doc, "findings-by-code", by);
+}
+
+void
+tu_report_human(const struct report *rp, const char *name, FILE *fp)
+{
+	const struct check_counts	*c = &rp->c;
+	const struct pr_info		*pi;
+	const struct finding		*f;
+	size_t				 i;
+
+	for (i = 0; i < rp->nf; i++) {
+		f = &rp->f[i];
+		pi = pr_info_get(f->id);
+		fprintf(fp, "%-10s %s", pr_sev_name(pi->sev), pi->name);
+		if (f->flags & PC_HOST)
+			fprintf(fp, " @0x%" PRIx64 "+0x%" PRIx64, f->host_off,
+			    f->host_len);
+		if (f->path != NULL)
+			fprintf(fp, " [%s]", f->path);
+		fprintf(fp, ": %s", f->msg);
+		if (f->flags & PC_GUEST)
+			fprintf(fp, " (guest 0x%" PRIx64 "+0x%" PRIx64 ")",
+			    f->guest_off, f->guest_len);
+		if (rp->repair != 0)
+			fprintf(fp, f->fixed ? " [fixed]" : " [not fixed]");
+		fputc('\n', fp);
+	}
+	if (rp->omitted > 0)
+		fprintf(fp, "(%" PRIu64 " more findings not shown; "
+		    "--max-findings=0 shows all)\n", rp->omitted);
+	if (c->total_clusters != 0 && c->allocated_clusters != 0)
+		fprintf(fp, "%" PRIu64 "/%" PRIu64 " = %0.2f%% allocated, "
+		    "%0.2f%% fragmented, %0.2f%% compressed clusters\n",
+		    c->allocated_clusters, c->total_clusters,
+		    c->allocated_clusters * 100.0 / c->total_clusters,
+		    c->fragmented_clusters * 100.0 / c->allocated_clusters,
+		    c->compressed_clusters * 100.0 / c->allocated_clusters);
+	if (c->image_end_offset != 0)
+		fprintf(fp, "Image end offset: %" PRIu64 "\n",
+		    c->image_end_offset);
+	if (rp->repair != 0 && (c->corruptions_fixed || c->leaks_fixed))
+		fprintf(fp, "repaired: %" PRIu64 " leaked clusters, %" PRIu64
+		    " corruptions\n", c->leaks_fixed, c->corruptions_fixed);
+	fprintf(fp, "%s: ", name);
+	if (c->corruptions == 0 && c->leaks == 0 && c->check_errors == 0)
+		fprintf(fp, "no errors were found\n");
+	else
+		fprintf(fp, "%" PRIu64 " corruptions, %" PRIu64 " leaks, %"
+		    PRIu64 " check errors: %s\n", c->corruptions, c->leaks,
+		    c->check_errors, c->check_errors ? "check failed" :
+		    c->corruptions ? "data may be corrupted" :
+		    "space wasted, data safe");
+}
+
+int
+tu_check_exit(const struct report *rp, int rc)
+{
+	if (rc == -IMG_ENOCHECK)
+		return EXIT_NOCHECK;
+	if (rc != 0 || rp->c.check_errors > 0)
+		return EXIT_FAILED;
+	if (rp->c.corruptions > 0)
+		return EXIT_CORRUPT;
+	if (rp->c.leaks > 0)
+		return EXIT_LEAKS;
+	return EXIT_CLEAN;
+}

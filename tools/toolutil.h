@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * toolutil.h --- what the four tools share: options, output, exit codes.
+ */
+#ifndef TOOLUTIL_H
+#define TOOLUTIL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libcore.h"
+
+struct json_object;
+
+/* Exit codes of imgcheck/imgrepair: qemu-img check's. */
+enum {
+	EXIT_CLEAN = 0,
+	EXIT_FAILED = 1,
+	EXIT_CORRUPT = 2,
+	EXIT_LEAKS = 3,
+	EXIT_NOCHECK = 63
+};
+
+/* One option: drives getopt_long, --help and --list-options. */
+struct tu_opt {
+	const char	*name;		/* long name */
+	int		 has_arg;	/* no_argument, required_argument */
+	int		 val;		/* short letter, or a value >= 256 */
+	const char	*arg;		/* argument name for --help */
+	const char	*help;		/* NULL: hidden */
+};
+
+/* Options every tool understands, with values >= 256. */
+enum {
+	OPT_OUTPUT = 256,
+	OPT_LIST_OPTIONS,
+	OPT_LIST_PROBLEMS,
+	OPT_MAX_FINDINGS,
+	OPT_KEY_HEX,
+	OPT_KEY_FILE,
+	OPT_PASSWORD_FILE,
+	OPT_CHAIN,
+	OPT_DRY_RUN,
+	OPT_IN_PLACE,
+	OPT_UNDO,
+	OPT_NO_UNDO,
+	OPT_EXTRACT,
+	OPT_TOOL_BASE = 512	/* a tool's own options start here */
+};
+
+struct tu_cmd {
+	const char		*prog;
+	const char		*synopsis;	/* after "usage: prog " */
+	const char		*summary;	/* one line */
+	const struct tu_opt	*opts;		/* ends with name NULL */
+};
+
+/* Build the getopt tables from cmd (static storage, one cmd per run). */
+const struct option	*tu_longopts(const struct tu_cmd *cmd);
+const char		*tu_shortopts(const struct tu_cmd *cmd);
+void			 tu_usage(const struct tu_cmd *cmd, FILE *fp);
+void			 tu_help(const struct tu_cmd *cmd);	/* exits 0 */
+void			 tu_list_options(const struct tu_cmd *cmd);
+void			 tu_version(const struct tu_cmd *cmd);	/* exits 0 */
+void			 tu_bad_usage(const struct tu_cmd *cmd);	/* exits 1 */
+void			 tu_list_problems(bool json);
+
+/* --output=human|json: true for json, exits 1 on anything else. */
+bool	tu_parse_output(const struct tu_cmd *cmd, const char *v);
+/* A non-negative decimal count; exits 1 on bad input. */
+size_t	tu_parse_count(const struct tu_cmd *cmd, const char *what,
+	    const char *v);
+
+/* Key sources for encrypted formats; tu_key_load() fills opts. */
+struct tu_key {
+	const char	*hex;
+	const char	*file;
+	const char	*password_file;
+};
+void	tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
+	    struct img_opts *opts);
+
+/* Print doc as JSON on stdout (4-space pretty printing, newline). */
+void	tu_json_print(struct json_object *doc);
+/* Human rendering of an info object: "key: value" lines, nested indented. */
+void	tu_info_human(struct json_object *doc, FILE *fp);
+
+/* Add "schema", the findings and their omitted count to doc. */
+void	tu_report_json(const struct report *rp, struct json_object *doc);
+/* qemu-img check's counters, keys verbatim, zero ones left out as qemu. */
+void	tu_counts_json(const struct check_counts *c, struct json_object *doc);
+/* One line per finding, then counters and a one-line verdict. */
+void	tu_report_human(const struct report *rp, const char *name,
+	    FILE *fp);
+/* The exit code for a check that returned rc with rp. */
+int	tu_check_exit(const struct report *rp, int rc);
+
+void	*xmalloc(size_t n);
+char	*xstrdup(const char *s);
+
+#endif /* TOOLUTIL_H */
