@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qed.h --- private declarations of the QED format (never seen by tools).
+ *
+ * QED ("QEMU Enhanced Disk") is a two-level, append-only format: a 64-byte
+ * little-endian header, one L1 table and L2 tables of table_size clusters
+ * each, data clusters.  The offset rules and qemu-img check's counting
+ * (with its cluster index quirk) follow QEMU 7.2, block/qed*.c.
+ */
+#ifndef QED_QED_H
+#define QED_QED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* 0: "QED\0" read as a little-endian u32. */
+#define QED_MAGIC			0x00444551u
+#define QED_HDR_LEN			64
+
+#define QED_MIN_CLUSTER_SIZE		4096u
+#define QED_MAX_CLUSTER_SIZE		(64u * 1024 * 1024)
+#define QED_MIN_TABLE_SIZE		1u
+#define QED_MAX_TABLE_SIZE		16u
+/* The backing file name must be shorter than QEMU's PATH_MAX buffer. */
+#define QED_BACKING_NAME_MAX		4095u
+#define QED_SECTOR_SIZE			512u
+
+/* 16: features. */
+#define QED_F_BACKING_FILE		UINT64_C(0x1)
+#define QED_F_NEED_CHECK		UINT64_C(0x2)
+#define QED_F_BACKING_FORMAT_NO_PROBE	UINT64_C(0x4)
+#define QED_FEATURE_MASK		UINT64_C(0x7)
+
+/* L2 entry values that are not offsets. */
+#define QED_L2_UNALLOC			UINT64_C(0)
+#define QED_L2_ZERO			UINT64_C(1)
+
+/* Table entries read from the file per chunk (64 KiB of buffer). */
+#define QED_CHUNK_ENTRIES		8192u
+/* Pages of the cluster bitmaps: 64 Ki clusters (8 KiB) per page. */
+#define QED_BM_PAGE_BITS		65536u
+/* At most this many bitmap pages (a 32 MiB page directory). */
+#define QED_BM_MAX_PAGES		(1u << 22)
+
+/* The header as decoded, host order ("Header", qed spec 1.1). */
+struct qed_hdr {
+	uint32_t	magic;
+	uint32_t	cluster_size;
+	uint32_t	table_size;
+	uint32_t	header_size;
+	uint64_t	features;
+	uint64_t	compat_features;
+	uint64_t	autoclear_features;
+	uint64_t	l1_table_offset;
+	uint64_t	image_size;
+	uint32_t	backing_filename_offset;
+	uint32_t	backing_filename_size;
+};
+
+/* Why a header is refused, in QEMU's order of tests (spec 3). */
+enum qed_hdr_err {
+	QED_HDR_OK = 0,
+	QED_HDR_MAGIC,
+	QED_HDR_FEATURES,
+	QED_HDR_CLUSTER_SIZE,
+	QED_HDR_TABLE_SIZE,
+	QED_HDR_IMAGE_SIZE,
+	QED_HDR_L1_OFFSET,
+	QED_HDR_HEADER_SIZE,
+	QED_HDR_BACKING_OFFSET,
+	QED_HDR_BACKING_SIZE
+};
+
+/* Why an offset taken from a table is invalid (spec 2). */
+enum qed_off_err {
+	QED_OFF_OK = 0,
+	QED_OFF_MISALIGNED,	/* not a multiple of the cluster size */
+	QED_OFF_IN_HEADER,	/* below header_size clusters */
+	QED_OFF_PAST_EOF,	/* at or past the rounded file length */
+	QED_OFF_TABLE_WRAP	/* the table's last cluster overflows, or ts 1 */
+};
+
+/* Geometry derived from a valid header. */
+struct qed_geom {
+	uint64_t	cs;		/* cluster size */
+	uint64_t	ts;		/* table size, clusters */
+	uint64_t	nent;		/* entries per table */
+	uint64_t	hdr_bytes;	/* header_size * cs */
+	uint64_t	file_size;	/* file length rounded down to cs */
+	uint64_t	table_bytes;	/* ts * cs */
+};
+
+/* The format's state behind img->priv. */
+struct qed {
+	struct qed_hdr	 hdr;
+	struct qed_geom	 g;
+	char		*backing;	/* NUL-terminated, NULL without */
+};
+
+/* A sparse bitmap of cluster indexes; pages appear when first set. */
+struct qed_bm {
+	uint64_t	  nbits;
+	size_t		  npages;
+	uint64_t	**pages;
+};
+
+/* qed_hdr.c */
+/* Decode the fixed 64-byte header from r; returns rd_end(r). */
+int	qed_hdr_decode(struct rd *r, struct qed_hdr *out);
+/*
+ * Validate h as QEMU's open does for a file of file_len bytes; on success
+ * fill *g.  On failure return the first rule broken and write a message
+ * naming the field and its offset to why.
+ */
+enum qed_hdr_err qed_hdr_validate(const struct qed_hdr *h, uint64_t file_len,
+	    struct qed_geom *g, char *why, size_t whylen);
+
+/* qed_table.c */
+/* Is off a valid data cluster offset?  (qed_check_cluster_offset) */
+enum qed_off_err qed_cluster_off_check(const struct qed_geom *g, uint64_t off);
+/* Is off a valid table offset?  (qed_check_table_offset) */
+enum qed_off_err qed_table_off_check(const struct qed_geom *g, uint64_t off);
+/* QEMU's cluster index: roundup(x, cs) / (cs - 1) (spec 4.1). */
+uint64_t	qed_qemu_index(const struct qed_geom *g, uint64_t x);
+/*
+ * Read count entries starting at entry first of the table at off into
+ * out (count <= QED_CHUNK_ENTRIES), through the bounded reader.
+ */
+int	qed_table_read(struct img *img, const struct qed_geom *g, uint64_t off,
+	    uint64_t first, size_t count, uint64_t *out);
+/* Decode count little-endian entries from buf of len bytes. */
+int	qed_table_decode(const uint8_t *buf, size_t len, size_t count,
+	    uint64_t *out);
+
+/* qed_bm.c */
+/* Bitmap of nbits; -IMG_ELIMIT when it would need too many pages. */
+int	qed_bm_init(struct qed_bm *bm, uint64_t nbits);
+void	qed_bm_release(struct qed_bm *bm);
+/* Set bit i; *was says whether it was set already.  -ENOMEM. */
+int	qed_bm_set(struct qed_bm *bm, uint64_t i, bool *was);
+bool	qed_bm_test(const struct qed_bm *bm, uint64_t i);
+/* First index in [from, to) whose bit equals val, or to. */
+uint64_t qed_bm_next(const struct qed_bm *bm, uint64_t from, uint64_t to,
+	    bool val);
+/* Number of clear bits in [from, to). */
+uint64_t qed_bm_count_clear(const struct qed_bm *bm, uint64_t from,
+	    uint64_t to);
+
+/* qed_check.c */
+int	qed_check(struct img *img, struct report *rp);
+
+/* qed_map.c */
+int	qed_map(struct img *img, map_fn *fn, void *arg);
+
+#endif /* QED_QED_H */

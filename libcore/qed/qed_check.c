@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qed_check.c --- walk the QED tables and count as qemu-img check does.
+ *
+ * We follow QEMU 7.2's qed_check() step by step (spec 4.2): mark the L1
+ * table, then for each L1 entry drop invalid offsets, mark the L2 table
+ * (a table sharing a marked cluster is skipped and costs one corruption
+ * per shared cluster), and for each L2 entry count allocated and
+ * fragmented clusters, drop invalid offsets and mark the data cluster (a
+ * second reference is a corruption).  Unmarked clusters after the header
+ * are leaks.
+ *
+ * QEMU numbers clusters as roundup(offset, cs) / (cs - 1), which skips an
+ * index every cs - 1 clusters; each skipped index is a leak that is not
+ * there.  The counters use QEMU's numbering so that verdicts agree; a
+ * second bitmap numbered offset / cs gives the findings, and when the two
+ * leak counts differ an info finding says why.  Nothing here writes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qed/qed.h"
+#include "core/banned.h"
+
+struct qck {
+	struct img		*img;
+	const struct qed	*q;
+	const struct qed_geom	*g;
+	struct report		*rp;
+	struct qed_bm		 qbm;	/* QEMU's cluster indexes */
+	struct qed_bm		 tbm;	/* true cluster numbers, all refs */
+	struct qed_bm		 tabbm;	/* true cluster numbers of tables */
+	uint64_t		 nq;	/* QEMU's nclusters */
+	uint64_t		 nt;	/* clusters in the rounded file */
+	uint64_t		*l1;	/* one chunk of the L1 table */
+	uint64_t		*l2;	/* one chunk of an L2 table */
+	int			 ioerr;	/* last I/O error, as QEMU keeps */
+	char			 path[96];
+};
+
+/*
+ * Mark n consecutive QEMU indexes from index(off), as
+ * qed_set_used_clusters() does; *dups counts those already marked.
+ */
+static int
+qck_qmark(struct qck *ck, uint64_t off, uint64_t n, uint64_t *dups)
+{
+	uint64_t	i, idx = qed_qemu_index(ck->g, off);
+	bool		was;
+	int		rc;
+
+	*dups = 0;
+	for (i = 0; i < n; i++) {
+		if ((rc = qed_bm_set(&ck->qbm, idx + i, &was)) != 0)
+			return rc;
+		if (was)
+			(*dups)++;
+	}
+	return 0;
+}
+
+/* Mark the n true clusters from off in tbm (and in tabbm for tables). */
+static int
+qck_tmark(struct qck *ck, uint64_t off, uint64_t n, bool table)
+{
+	uint64_t	i, c = off / ck->g->cs;
+	bool		was;
+	int		rc;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = qed_bm_set(&ck->tbm, c + i, &was)) != 0)
+			return rc;
+		if (table && (rc = qed_bm_set(&ck->tabbm, c + i, &was)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Guest bytes behind table entry idx (in units of span bytes each). */
+static void
+qck_guest(const struct qck *ck, uint64_t idx, uint64_t span,
+    struct pr_ctx *pc)
+{
+	uint64_t	goff, size = ck->q->hdr.image_size;
+
+	if (!ck_mul_u64(idx, span, &goff) || goff >= size)
+		return;
+	pc->goff = goff;
+	pc->glen = size - goff < span ? size - goff : span;
+	pc->flags |= PC_GUEST;
+}
+
+static void
+qck_l1_bad(struct qck *ck, uint64_t i, uint64_t e, enum qed_off_err oe)
+{
+	struct pr_ctx	pc = { .off = e, .len = ck->g->table_bytes, .idx = i,
+	    .found = ck->g->table_bytes, .flags = PC_HOST };
+	enum pr_id	id;
+
+	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "]", i);
+	pc.path = ck->path;
+	qck_guest(ck, i, ck->g->nent * ck->g->cs, &pc);
+	switch (oe) {
+	case QED_OFF_MISALIGNED:
+		id = PR_QED_L1_MISALIGNED;
+		break;
+	case QED_OFF_IN_HEADER:
+		id = PR_QED_L1_IN_HEADER;
+		pc.want = ck->g->hdr_bytes;
+		break;
+	case QED_OFF_PAST_EOF:
+		id = PR_QED_L1_PAST_EOF;
+		pc.want = ck->g->file_size;
+		break;
+	case QED_OFF_TABLE_WRAP:
+	case QED_OFF_OK:
+	default:
+		id = PR_QED_L1_TABLE_WRAP;
+		break;
+	}
+	/* The check never writes; a repair pass acts on the answer. */
+	(void)report_problem(ck->rp, id, &pc);
+}
+
+static void
+qck_l2_bad(struct qck *ck, uint64_t l1i, uint64_t toff, uint64_t j,
+    uint64_t d, enum qed_off_err oe)
+{
+	struct pr_ctx	pc = { .off = d, .len = ck->g->cs, .idx = j,
+	    .found = d, .flags = PC_HOST };
+	enum pr_id	id;
+
+	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
+	    PRIx64 " [%" PRIu64 "]", l1i, toff, j);
+	pc.path = ck->path;
+	qck_guest(ck, l1i * ck->g->nent + j, ck->g->cs, &pc);
+	switch (oe) {
+	case QED_OFF_MISALIGNED:
+		id = PR_QED_DATA_MISALIGNED;
+		break;
+	case QED_OFF_IN_HEADER:
+		id = PR_QED_DATA_IN_HEADER;
+		pc.want = ck->g->hdr_bytes;
+		break;
+	case QED_OFF_PAST_EOF:
+	case QED_OFF_TABLE_WRAP:
+	case QED_OFF_OK:
+	default:
+		id = PR_QED_DATA_PAST_EOF;
+		pc.want = ck->g->file_size;
+		break;
+	}
+	(void)report_problem(ck->rp, id, &pc);
+}
+
+/* Walk one L2 table at toff (L1 entry l1i); I/O errors are returned. */
+static int
+qck_l2(struct qck *ck, uint64_t l1i, uint64_t toff)
+{
+	const struct qed_geom	*g = ck->g;
+	struct check_counts	*c = &ck->rp->c;
+	struct pr_ctx		 pc;
+	enum qed_off_err	 oe;
+	uint64_t		 base, j, d, last = 0, dups;
+	size_t			 k, cnt;
+	int			 rc;
+
+	for (base = 0; base < g->nent; base += cnt) {
+		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
+		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
+		if ((rc = qed_table_read(ck->img, g, toff, base, cnt,
+		    ck->l2)) != 0)
+			return rc;
+		for (k = 0; k < cnt; k++) {
+			j = base + k;
+			d = ck->l2[k];
+			if (d == QED_L2_UNALLOC || d == QED_L2_ZERO)
+				continue;
+			c->allocated_clusters++;
+			if (last != 0 && last + g->cs != d)
+				c->fragmented_clusters++;
+			last = d;
+			if ((oe = qed_cluster_off_check(g, d)) != QED_OFF_OK) {
+				qck_l2_bad(ck, l1i, toff, j, d, oe);
+				continue;
+			}
+			if ((rc = qck_qmark(ck, d, 1, &dups)) != 0 ||
+			    (rc = qck_tmark(ck, d, 1, false)) != 0)
+				return rc;
+			if (dups == 0)
+				continue;
+			memset(&pc, 0, sizeof(pc));
+			pc.off = d;
+			pc.len = g->cs;
+			pc.idx = j;
+			pc.flags = PC_HOST;
+			if (d >= ck->q->hdr.l1_table_offset &&
+			    d - ck->q->hdr.l1_table_offset < g->table_bytes)
+				pc.str = "the L1 table";
+			else if (qed_bm_test(&ck->tabbm, d / g->cs))
+				pc.str = "an L2 table";
+			else
+				pc.str = "another L2 entry";
+			snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64
+			    "] -> L2 @0x%" PRIx64 " [%" PRIu64 "]", l1i, toff,
+			    j);
+			pc.path = ck->path;
+			qck_guest(ck, l1i * g->nent + j, g->cs, &pc);
+			(void)report_problem(ck->rp, PR_QED_DATA_SHARED, &pc);
+		}
+	}
+	return 0;
+}
+
+/* One L1 entry e at index i. */
+static int
+qck_l1_entry(struct qck *ck, uint64_t i, uint64_t e)
+{
+	const struct qed_geom	*g = ck->g;
+	struct pr_ctx		 pc;
+	enum qed_off_err	 oe;
+	uint64_t		 dups;
+	int			 rc;
+
+	if (e == 0)
+		return 0;
+	if ((oe = qed_table_off_check(g, e)) != QED_OFF_OK) {
+		qck_l1_bad(ck, i, e, oe);
+		return 0;
+	}
+	if ((rc = qck_qmark(ck, e, g->ts, &dups)) != 0 ||
+	    (rc = qck_tmark(ck, e, g->ts, true)) != 0)
+		return rc;
+	memset(&pc, 0, sizeof(pc));
+	pc.off = e;
+	pc.len = g->table_bytes;
+	pc.idx = i;
+	pc.flags = PC_HOST;
+	qck_guest(ck, i, g->nent * g->cs, &pc);
+	if (dups != 0) {
+		/* QEMU adds one corruption per shared cluster. */
+		snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
+		    PRIx64, i, e);
+		pc.path = ck->path;
+		pc.found = dups;
+		pc.flags |= PC_NOCOUNT;
+		(void)report_problem(ck->rp, PR_QED_L2_OVERLAP, &pc);
+		ck->rp->c.corruptions += dups;
+		return 0;
+	}
+	if ((rc = qck_l2(ck, i, e)) == 0)
+		return 0;
+	if (rc == -ENOMEM)
+		return rc;
+	/* qed_check_l1_table(): check_errors++, remember, go on. */
+	pc.str = "an L2 table";
+	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
+	    PRIx64, i, e);
+	pc.path = ck->path;
+	(void)report_problem(ck->rp, PR_CORE_IO_ERROR, &pc);
+	ck->ioerr = rc;
+	return 0;
+}
+
+/* Leaks: QEMU's count into the counters, true runs as findings. */
+static void
+qck_leaks(struct qck *ck)
+{
+	const struct qed_geom	*g = ck->g;
+	struct pr_ctx		 pc;
+	uint64_t		 hs = ck->q->hdr.header_size, a, b;
+	uint64_t		 qleaks = 0, tleaks = 0;
+
+	if (hs < ck->nq)
+		qleaks = qed_bm_count_clear(&ck->qbm, hs, ck->nq);
+	ck->rp->c.leaks += qleaks;
+	for (a = hs; a < ck->nt; a = b) {
+		a = qed_bm_next(&ck->tbm, a, ck->nt, false);
+		if (a >= ck->nt)
+			break;
+		b = qed_bm_next(&ck->tbm, a, ck->nt, true);
+		memset(&pc, 0, sizeof(pc));
+		pc.off = a * g->cs;
+		pc.len = (b - a) * g->cs;
+		pc.found = b - a;
+		pc.flags = PC_HOST | PC_NOCOUNT;
+		(void)report_problem(ck->rp, PR_QED_LEAK, &pc);
+		tleaks += b - a;
+	}
+	report_extra_int(ck->rp, "leaks-exact", (int64_t)tleaks);
+	if (qleaks != tleaks) {
+		memset(&pc, 0, sizeof(pc));
+		pc.found = qleaks;
+		pc.want = tleaks;
+		pc.flags = PC_NOCOUNT;
+		(void)report_problem(ck->rp, PR_QED_LEAK_PHANTOM, &pc);
+	}
+}
+
+/* Header facts that are findings but never stop the walk. */
+static void
+qck_header(struct qck *ck)
+{
+	const struct qed_hdr	*h = &ck->q->hdr;
+	struct pr_ctx		 pc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.path = "header";
+	pc.flags = PC_HOST;
+	pc.len = 8;
+	if (h->features & QED_F_NEED_CHECK) {
+		pc.off = 16;
+		pc.found = h->features;
+		(void)report_problem(ck->rp, PR_QED_NEED_CHECK, &pc);
+	}
+	if (h->compat_features != 0) {
+		pc.off = 24;
+		pc.found = h->compat_features;
+		(void)report_problem(ck->rp, PR_QED_COMPAT_UNKNOWN, &pc);
+	}
+	if (h->autoclear_features != 0) {
+		pc.off = 32;
+		pc.found = h->autoclear_features;
+		(void)report_problem(ck->rp, PR_QED_AUTOCLEAR_UNKNOWN, &pc);
+	}
+	if (ck->q->backing != NULL) {
+		memset(&pc, 0, sizeof(pc));
+		pc.str = ck->q->backing;
+		(void)report_problem(ck->rp, PR_QED_BACKING_NOT_OPENED, &pc);
+	}
+	if (img_file_size(ck->img) != ck->g->file_size) {
+		memset(&pc, 0, sizeof(pc));
+		pc.off = ck->g->file_size;
+		pc.len = img_file_size(ck->img) - ck->g->file_size;
+		pc.found = img_file_size(ck->img);
+		pc.want = pc.len;
+		pc.flags = PC_HOST;
+		(void)report_problem(ck->rp, PR_QED_FILE_TAIL, &pc);
+	}
+}
+
+static int
+qck_limit(struct qck *ck, const char *what, uint64_t n, uint64_t max)
+{
+	struct pr_ctx	pc = { .str = what, .found = n, .want = max };
+
+	(void)report_problem(ck->rp, PR_CORE_LIMIT, &pc);
+	return -IMG_ELIMIT;
+}
+
+int
+qed_check(struct img *img, struct report *rp)
+{
+	struct qck		 ck;
+	const struct qed_geom	*g;
+	struct pr_ctx		 pc;
+	uint64_t		 base, corrupt0, errors0, dups;
+	size_t			 k, cnt;
+	int			 rc;
+
+	memset(&ck, 0, sizeof(ck));
+	ck.img = img;
+	ck.q = img->priv;
+	ck.g = g = &ck.q->g;
+	ck.rp = rp;
+	corrupt0 = rp->c.corruptions;
+	errors0 = rp->c.check_errors;
+
+	ck.nq = qed_qemu_index(g, g->file_size);
+	ck.nt = g->file_size / g->cs;
+	/* total_clusters = DIV_ROUND_UP(image_size, cs); no overflow. */
+	rp->c.total_clusters = ck.q->hdr.image_size / g->cs +
+	    (ck.q->hdr.image_size % g->cs != 0);
+	qck_header(&ck);
+
+	/* Room for a table marked from the last index, as QEMU's words. */
+	if ((rc = qed_bm_init(&ck.qbm, ck.nq + g->ts)) != 0 ||
+	    (rc = qed_bm_init(&ck.tbm, ck.nt)) != 0 ||
+	    (rc = qed_bm_init(&ck.tabbm, ck.nt)) != 0) {
+		if (rc == -IMG_ELIMIT)
+			(void)qck_limit(&ck, "clusters in the file", ck.nq,
+			    (uint64_t)QED_BM_MAX_PAGES * QED_BM_PAGE_BITS);
+		goto out;
+	}
+	if ((ck.l1 = calloc(QED_CHUNK_ENTRIES, sizeof(*ck.l1))) == NULL ||
+	    (ck.l2 = calloc(QED_CHUNK_ENTRIES, sizeof(*ck.l2))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+
+	/* 1. The L1 table (valid: open checked it). */
+	if ((rc = qck_qmark(&ck, ck.q->hdr.l1_table_offset, g->ts,
+	    &dups)) != 0 || (rc = qck_tmark(&ck, ck.q->hdr.l1_table_offset,
+	    g->ts, true)) != 0)
+		goto out;
+	ck.rp->c.corruptions += dups;	/* always 0 on a fresh bitmap */
+
+	/* 2. Every L1 entry, whatever the guest size. */
+	for (base = 0; base < g->nent; base += cnt) {
+		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
+		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
+		rc = qed_table_read(img, g, ck.q->hdr.l1_table_offset, base,
+		    cnt, ck.l1);
+		if (rc != 0) {
+			memset(&pc, 0, sizeof(pc));
+			pc.off = ck.q->hdr.l1_table_offset + base * 8;
+			pc.len = cnt * 8;
+			pc.str = "the L1 table";
+			pc.path = "L1";
+			pc.flags = PC_HOST;
+			(void)report_problem(rp, PR_CORE_IO_ERROR, &pc);
+			goto out;
+		}
+		for (k = 0; k < cnt; k++) {
+			if (img_interrupted()) {
+				memset(&pc, 0, sizeof(pc));
+				pc.str = "the end of the L1 table";
+				(void)report_problem(rp, PR_CORE_INTERRUPTED,
+				    &pc);
+				rc = -EINTR;
+				goto out;
+			}
+			if ((rc = qck_l1_entry(&ck, base + k, ck.l1[k])) != 0)
+				goto out;
+		}
+	}
+
+	/* 4. Leaks only when the whole image was walked. */
+	if (ck.ioerr == 0)
+		qck_leaks(&ck);
+	rc = ck.ioerr;
+out:
+	report_extra_bool(rp, "need-check",
+	    (ck.q->hdr.features & QED_F_NEED_CHECK) != 0);
+	if (rc == 0)
+		report_extra_bool(rp, "tables-consistent",
+		    rp->c.corruptions == corrupt0 &&
+		    rp->c.check_errors == errors0);
+	free(ck.l2);
+	free(ck.l1);
+	qed_bm_release(&ck.tabbm);
+	qed_bm_release(&ck.tbm);
+	qed_bm_release(&ck.qbm);
+	return rc;
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qed_ops.c --- the QED ops table: probe, open, info, close.
+ *
+ * open reads the fixed header (bytes past the end of a short file read as
+ * zeros, as QEMU's file driver returns them), validates it exactly as
+ * QEMU 7.2 does and reads the backing file name, which is shown but never
+ * opened.  info keeps qemu-img info's keys and values, dirty-flag false
+ * included (QEMU hides NEED_CHECK), and adds ours.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "qed/qed.h"
+#include "core/banned.h"
+
+static int
+qed_probe(const struct img_probe *p)
+{
+	struct rd	r;
+
+	/* bdrv_qed_probe() wants the whole fixed header. */
+	if (p->len < QED_HDR_LEN)
+		return 0;
+	rd_init(&r, p->buf, p->len);
+	return rd_le32(&r) == QED_MAGIC ? 100 : 0;
+}
+
+static int
+qed_open(struct img *img)
+{
+	struct qed	*q;
+	struct rd	 r;
+	uint8_t		 buf[QED_HDR_LEN];
+	char		 why[IMG_ERRMSG_MAX];
+	size_t		 n;
+	int		 rc;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return -ENOMEM;
+	if ((rc = img_pread_zf(img, 0, buf, sizeof(buf), NULL)) != 0)
+		goto fail;
+	rd_init(&r, buf, sizeof(buf));
+	if ((rc = qed_hdr_decode(&r, &q->hdr)) != 0)
+		goto fail;
+	if (qed_hdr_validate(&q->hdr, img_file_size(img), &q->g, why,
+	    sizeof(why)) != QED_HDR_OK) {
+		img_set_error(img, "%s", why);
+		rc = (q->hdr.features & ~QED_FEATURE_MASK) &&
+		    q->hdr.magic == QED_MAGIC ? -IMG_EUNSUP : -IMG_EINVAL;
+		goto fail;
+	}
+	if (q->hdr.features & QED_F_BACKING_FILE) {
+		/* Validated: size <= QED_BACKING_NAME_MAX, inside header. */
+		n = q->hdr.backing_filename_size;
+		if ((q->backing = calloc(1, n + 1)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		if ((rc = img_pread_zf(img, q->hdr.backing_filename_offset,
+		    q->backing, n, NULL)) != 0) {
+			img_set_error(img, "Failed to read backing filename: "
+			    "%s", img_strerror(rc));
+			goto fail;
+		}
+	}
+	img->priv = q;
+	return 0;
+fail:
+	free(q->backing);
+	free(q);
+	return rc;
+}
+
+static void
+add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+}
+
+/* The backing name resolved against the image's folder, as QEMU does. */
+static char *
+qed_full_backing(const struct img *img, const char *name)
+{
+	const char	*path = img_path(img), *slash;
+	char		*s;
+	size_t		 dir, len;
+
+	slash = strrchr(path, '/');
+	if (name[0] == '/' || slash == NULL || strstr(name, "://") != NULL)
+		return strdup(name);
+	dir = (size_t)(slash - path) + 1;
+	len = strlen(name);
+	if ((s = malloc(dir + len + 1)) == NULL)
+		return NULL;
+	memcpy(s, path, dir);
+	memcpy(s + dir, name, len + 1);
+	return s;
+}
+
+static int
+qed_info(struct img *img, struct json_object *o)
+{
+	const struct qed	*q = img->priv;
+	char			*full;
+
+	add_u64(o, "virtual-size", q->hdr.image_size);
+	add_u64(o, "cluster-size", q->hdr.cluster_size);
+	/* QEMU 7.2 drops NEED_CHECK while opening: always false. */
+	json_object_object_add(o, "dirty-flag", json_object_new_boolean(0));
+	if (q->backing != NULL) {
+		json_object_object_add(o, "backing-filename",
+		    json_object_new_string(q->backing));
+		if ((full = qed_full_backing(img, q->backing)) == NULL)
+			return -ENOMEM;
+		json_object_object_add(o, "full-backing-filename",
+		    json_object_new_string(full));
+		free(full);
+		if (q->hdr.features & QED_F_BACKING_FORMAT_NO_PROBE)
+			json_object_object_add(o, "backing-filename-format",
+			    json_object_new_string("raw"));
+	}
+	json_object_object_add(o, "need-check", json_object_new_boolean(
+	    (q->hdr.features & QED_F_NEED_CHECK) != 0));
+	add_u64(o, "table-size", q->hdr.table_size);
+	add_u64(o, "header-size", q->hdr.header_size);
+	add_u64(o, "l1-table-offset", q->hdr.l1_table_offset);
+	add_u64(o, "features", q->hdr.features);
+	add_u64(o, "compat-features", q->hdr.compat_features);
+	add_u64(o, "autoclear-features", q->hdr.autoclear_features);
+	return 0;
+}
+
+static void
+qed_close(struct img *img)
+{
+	struct qed	*q = img->priv;
+
+	if (q == NULL)
+		return;
+	free(q->backing);
+	free(q);
+	img->priv = NULL;
+}
+
+const struct fmt_ops	qed_ops = {
+	.name = "qed",
+	.pr_base = 0x020000,
+	.probe = qed_probe,
+	.open = qed_open,
+	.info = qed_info,
+	.check = qed_check,
+	.repair = NULL,
+	.map = qed_map,
+	.chain = NULL,
+	.extract = NULL,
+	.close = qed_close,
+};

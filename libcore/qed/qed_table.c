@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qed_table.c --- QED offset rules, QEMU's cluster index, table reads.
+ *
+ * An offset found in a table is valid when it is cluster aligned, not
+ * inside the header area and below the file length rounded down to a
+ * cluster (qed_check_cluster_offset); a table offset also needs its last
+ * cluster to be valid and strictly after its first, which no table of one
+ * cluster satisfies (qed_check_table_offset, spec section 2).  Tables are
+ * read in chunks of QED_CHUNK_ENTRIES so memory never depends on the
+ * table size found on disk.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qed/qed.h"
+#include "core/banned.h"
+
+enum qed_off_err
+qed_cluster_off_check(const struct qed_geom *g, uint64_t off)
+{
+	if (off & (g->cs - 1))
+		return QED_OFF_MISALIGNED;
+	if (off < g->hdr_bytes)
+		return QED_OFF_IN_HEADER;
+	if (off >= g->file_size)
+		return QED_OFF_PAST_EOF;
+	return QED_OFF_OK;
+}
+
+enum qed_off_err
+qed_table_off_check(const struct qed_geom *g, uint64_t off)
+{
+	enum qed_off_err	e;
+	uint64_t		last;
+
+	/* QEMU computes off + (ts - 1) * cs and wants it above off. */
+	if (!ck_add_u64(off, (g->ts - 1) * g->cs, &last) || last <= off)
+		return QED_OFF_TABLE_WRAP;
+	if ((e = qed_cluster_off_check(g, off)) != QED_OFF_OK)
+		return e;
+	return qed_cluster_off_check(g, last);
+}
+
+uint64_t
+qed_qemu_index(const struct qed_geom *g, uint64_t x)
+{
+	uint64_t	r;
+
+	/*
+	 * qed_bytes_to_clusters(): the division by cs - 1 is QEMU's, kept
+	 * so that our counters equal qemu-img check's (spec 4.1).  x is
+	 * at most a file length, far from overflowing when rounded up.
+	 */
+	if (!ck_align_up(x, g->cs, &r))
+		r = x & ~(g->cs - 1);
+	return r / (g->cs - 1);
+}
+
+int
+qed_table_decode(const uint8_t *buf, size_t len, size_t count,
+    uint64_t *out)
+{
+	struct rd	r;
+	size_t		i;
+
+	rd_init(&r, buf, len);
+	for (i = 0; i < count; i++)
+		out[i] = rd_le64(&r);
+	return rd_end(&r);
+}
+
+int
+qed_table_read(struct img *img, const struct qed_geom *g, uint64_t off,
+    uint64_t first, size_t count, uint64_t *out)
+{
+	uint8_t		*buf;
+	uint64_t	 pos;
+	int		 rc;
+
+	if (count == 0)
+		return 0;
+	if (count > QED_CHUNK_ENTRIES || first > g->nent ||
+	    count > g->nent - first)
+		return -IMG_ERANGE;
+	if (!ck_add_u64(off, first * 8, &pos))
+		return -IMG_ERANGE;
+	if ((buf = malloc(count * 8)) == NULL)
+		return -ENOMEM;
+	if ((rc = img_pread(img, pos, buf, count * 8)) == 0)
+		rc = qed_table_decode(buf, count * 8, count, out);
+	free(buf);
+	return rc;
+}
