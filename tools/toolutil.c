@@ -61,7 +61,6 @@ tu_shortopts(const struct tu_cmd *cmd)
 	static char	so[TU_MAX_OPTS * 2 + 2];
 	size_t		i, n = 0;
 
-	so[n++] = '+';
 	for (i = 0; cmd->opts[i].name != NULL && i < TU_MAX_OPTS; i++) {
 		if (cmd->opts[i].val >= 256)
 			continue;

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2.h --- qcow2 private declarations (never included outside qcow2/).
+ *
+ * Reference: docs/interop/qcow2.txt and ../shared/specs/qcow2.md, which
+ * also describes how qemu-img check 7.2 counts; our counters follow it.
+ */
+#ifndef QCOW2_H
+#define QCOW2_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define QCOW2_MAGIC			0x514649fbU
+#define QCOW2_V2_HDR_LEN		72
+#define QCOW2_V3_HDR_MIN		104
+#define QCOW2_MIN_CLUSTER_BITS		9
+#define QCOW2_MAX_CLUSTER_BITS		21
+#define QCOW2_MAX_REFCOUNT_ORDER	6
+#define QCOW2_MAX_BACKING_NAME		1023
+#define QCOW2_MAX_BACKING_FMT		15
+
+/* Limits QEMU applies; we refuse or report beyond them. */
+#define QCOW2_MAX_REFTABLE_BYTES	(8ULL << 20)
+#define QCOW2_MAX_L1_BYTES		(32ULL << 20)
+#define QCOW2_MAX_SNAPSHOTS		65536U
+#define QCOW2_MAX_SNAP_EXTRA		1024U
+#define QCOW2_MAX_SNAPTAB_BYTES		(64ULL << 20)
+#define QCOW2_MAX_SNAP_L1_ENTRIES	4194304U
+#define QCOW2_SNAP_HDR_LEN		40
+#define QCOW2_MAX_BITMAPS		65535U
+#define QCOW2_MAX_BITMAP_DIR_BYTES	(1024ULL * 65535)
+#define QCOW2_MAX_BITMAP_TABLE		0x8000000U
+#define QCOW2_MAX_BITMAP_BYTES		(512ULL << 20)
+#define QCOW2_MAX_BITMAP_NAME		1023
+/* The computed refcount array is sized from the host file: cap it. */
+#define QCOW2_MAX_HOST_CLUSTERS		((uint64_t)INT32_MAX)
+
+/* Incompatible feature bits (header offset 72). */
+#define QCOW2_INCOMPAT_DIRTY		(1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT		(1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE	(1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION	(1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2		(1ULL << 4)
+#define QCOW2_INCOMPAT_MASK		0x1fULL
+#define QCOW2_COMPAT_LAZY_REFCOUNTS	(1ULL << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS		(1ULL << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW	(1ULL << 1)
+#define QCOW2_AUTOCLEAR_MASK		0x3ULL
+
+/* Header extension types. */
+#define QCOW2_EXT_END			0x00000000U
+#define QCOW2_EXT_BACKING_FMT		0xe2792acaU
+#define QCOW2_EXT_FEATURES		0x6803f857U
+#define QCOW2_EXT_BITMAPS		0x23852875U
+#define QCOW2_EXT_CRYPTO		0x0537be77U
+#define QCOW2_EXT_DATA_FILE		0x44415441U
+
+/* Table entry masks ("Table entries", spec 1.4). */
+#define QCOW2_OFLAG_COPIED		(1ULL << 63)
+#define QCOW2_OFLAG_COMPRESSED		(1ULL << 62)
+#define QCOW2_OFLAG_ZERO		(1ULL << 0)
+#define QCOW2_L1E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L1E_RESERVED		0x7f000000000001ffULL
+#define QCOW2_L2E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L2E_RESERVED		0x3f000000000001feULL
+#define QCOW2_REFT_OFFSET_MASK		0xfffffffffffffe00ULL
+#define QCOW2_REFT_RESERVED		0x1ffULL
+#define QCOW2_BME_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_BME_RESERVED		0xff000000000001feULL
+#define QCOW2_BME_ALL_ONES		1ULL
+
+enum qcow2_l2_kind {
+	QCOW2_L2_UNALLOCATED,
+	QCOW2_L2_NORMAL,
+	QCOW2_L2_ZERO_PLAIN,
+	QCOW2_L2_ZERO_ALLOC,
+	QCOW2_L2_COMPRESSED
+};
+
+/* The decoded header: host order, validated. */
+struct qcow2_hdr {
+	uint32_t	version;
+	uint64_t	backing_file_offset;
+	uint32_t	backing_file_size;
+	uint32_t	cluster_bits;
+	uint64_t	size;
+	uint32_t	crypt_method;
+	uint32_t	l1_size;
+	uint64_t	l1_table_offset;
+	uint64_t	refcount_table_offset;
+	uint32_t	refcount_table_clusters;
+	uint32_t	nb_snapshots;
+	uint64_t	snapshots_offset;
+	uint64_t	incompatible;
+	uint64_t	compatible;
+	uint64_t	autoclear;
+	uint32_t	refcount_order;
+	uint32_t	header_length;
+	uint8_t		compression_type;
+};
+
+struct qcow2_bitmap {
+	uint64_t	table_offset;
+	uint32_t	table_size;
+	uint32_t	flags;
+	uint8_t		type;
+	uint8_t		granularity_bits;
+	char		name[QCOW2_MAX_BITMAP_NAME + 1];
+};
+
+struct qcow2_snap {
+	uint64_t	l1_table_offset;
+	uint32_t	l1_size;
+	uint32_t	date_sec;
+	uint32_t	date_nsec;
+	uint64_t	vm_clock_nsec;
+	uint32_t	vm_state_size32;
+	uint32_t	extra_data_size;
+	uint64_t	vm_state_size;
+	uint64_t	disk_size;
+	uint64_t	icount;
+	bool		has_icount;
+	char		*id;
+	char		*name;
+};
+
+/* Open image state (img->priv). */
+struct qcow2 {
+	struct qcow2_hdr	 h;
+	uint64_t		 cs;		/* cluster size */
+	uint32_t		 l2_bits;	/* log2 entries per L2 */
+	uint64_t		 l2_size;	/* entries per L2 table */
+	uint32_t		 l2_entry_size;	/* 8 or 16 */
+	bool			 extl2;
+	bool			 data_file;
+	uint32_t		 rc_bits;	/* refcount width */
+	uint64_t		 rc_max;
+	uint32_t		 rb_bits;	/* log2 refcounts per block */
+	uint32_t		 csize_shift;	/* compressed descriptor split */
+	uint64_t		 csize_mask;
+	uint64_t		 coffset_mask;
+	uint64_t		 l1_needed;
+	uint64_t		*reftable;	/* refcount table, host order */
+	uint64_t		 reftable_n;
+	char			 backing_file[QCOW2_MAX_BACKING_NAME + 1];
+	char			 backing_fmt[QCOW2_MAX_BACKING_FMT + 1];
+	char			*data_file_name;
+	bool			 has_crypto_ext;
+	uint64_t		 crypto_off;
+	uint64_t		 crypto_len;
+	bool			 has_bitmaps_ext;
+	bool			 bitmaps_ignored;	/* autoclear bit clear */
+	uint32_t		 nb_bitmaps;
+	uint64_t		 bitmap_dir_size;
+	uint64_t		 bitmap_dir_offset;
+	struct qcow2_bitmap	*bitmaps;
+	uint32_t		 unknown_exts;
+	uint64_t		 unknown_autoclear;
+};
+
+/* qcow2_hdr.c */
+int	qcow2_probe(const struct img_probe *p);
+/* Decode and validate the fixed header from buf (>= 72 bytes). */
+int	qcow2_hdr_decode(const uint8_t *buf, size_t len, struct qcow2_hdr *out,
+	    char *why, size_t whylen);
+/* Derived quantities and open-time limits (qemu's refusals). */
+int	qcow2_hdr_validate(const struct qcow2_hdr *h, uint64_t file_size,
+	    char *why, size_t whylen);
+/* Walk the header extension area of cluster 0 into q. */
+int	qcow2_ext_decode(struct qcow2 *q, const uint8_t *c0, size_t len,
+	    char *why, size_t whylen);
+int	qcow2_open(struct img *img);
+void	qcow2_close(struct img *img);
+
+/* qcow2_bitmap.c: the directory (open time) and its references. */
+int	qcow2_bitmap_dir_decode(const uint8_t *buf, size_t len, uint32_t nb,
+	    uint64_t cs, uint64_t disk_size, struct qcow2_bitmap *out,
+	    char *why, size_t whylen);
+
+/* Is bitmap table entry e valid (QEMU's check_table_entry())? */
+bool	qcow2_bitmap_entry_ok(uint64_t e, uint64_t cs);
+/*
+ * Read bitmap b's table into *out (caller frees); *bad is the index of
+ * the first invalid entry, UINT64_MAX if none.
+ */
+int	qcow2_bitmap_table_read(struct img *img, const struct qcow2 *q,
+	    const struct qcow2_bitmap *b, uint64_t **out, uint64_t *bad);
+#define QCOW2_BME_IN_USE	(1U << 0)
+#define QCOW2_BME_AUTO		(1U << 1)
+
+/* qcow2_snapshot.c */
+struct qcow2_snaptab {
+	struct qcow2_snap	*s;
+	uint32_t		 n;
+	uint64_t		 offset;
+	uint64_t		 bytes;		/* to the end of the last name */
+};
+/* Decode nb records from buf; fails naming the record. */
+int	qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
+	    uint32_t version, struct qcow2_snaptab *out, uint32_t *bad_idx);
+void	qcow2_snaptab_release(struct qcow2_snaptab *t);
+int	qcow2_snaptab_read(struct img *img, struct qcow2 *q,
+	    struct qcow2_snaptab *t, struct report *rp);
+
+/* qcow2_l2.c: classify entries. */
+enum qcow2_l2_kind	qcow2_l2_kind(const struct qcow2 *q, uint64_t e);
+/* Host byte range of a compressed descriptor. */
+void	qcow2_compressed_range(const struct qcow2 *q, uint64_t e,
+	    uint64_t *off, uint64_t *len);
+
+/* qcow2_refcount.c: the computed counts and stored refcount lookups. */
+struct qcow2_counts;
+int	qcow2_counts_new(uint64_t nclusters, uint64_t max,
+	    struct qcow2_counts **out);
+void	qcow2_counts_free(struct qcow2_counts *c);
+uint64_t qcow2_counts_len(const struct qcow2_counts *c);
+uint64_t qcow2_counts_get(const struct qcow2_counts *c, uint64_t k);
+/* +1 for cluster k; false when it is already at max (overflow). */
+int	qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow);
+/* Refcount n of a refcount block buffer at index i. */
+uint64_t qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i);
+
+/* qcow2_check.c */
+int	qcow2_check(struct img *img, struct report *rp);
+
+/* qcow2_info.c, qcow2_map.c */
+int	qcow2_info(struct img *img, struct json_object *obj);
+int	qcow2_map(struct img *img, map_fn *fn, void *arg);
+
+/* Read n L1/L2-style big-endian u64 entries at off; zeros past EOF. */
+int	qcow2_read_table(struct img *img, uint64_t off, uint64_t n,
+	    uint64_t **out);
+
+#endif /* QCOW2_H */

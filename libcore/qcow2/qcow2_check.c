@@ -1,0 +1,920 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2_check.c --- the qcow2 consistency check, with qemu-img's counters.
+ *
+ * Theory of operation.  We count every reference from the header, the
+ * active L1/L2 tables, each snapshot's tables, the snapshot table, the
+ * refcount table, the LUKS header, the bitmaps and the refcount blocks,
+ * in QEMU's order (spec 4.2), into a compact per-cluster array.  Then we
+ * compare with the refcounts on disk (4.5).  More on disk is a leak (space
+ * lost, data safe); fewer is a corruption (a live cluster may be handed
+ * out again).  The COPIED flags of the active tables are checked against
+ * the stored refcounts during the same walk, which for a read-only check
+ * gives the same answers as QEMU's separate pass (4.8).
+ *
+ * Speed: L2 tables are read in large sequential reads (offsets sorted,
+ * runs of adjacent tables coalesced), and stored refcounts come through a
+ * window over runs of adjacent refcount blocks, so a 1 TiB image needs a
+ * few hundred reads, not millions.  Memory is two bytes per host cluster
+ * plus one window and one batch buffer.
+ *
+ * Guest ranges for refcount findings need the reverse map (host cluster
+ * to guest offset); we build it only for the mismatched clusters, with a
+ * second walk of the active tables, and only when there are some.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2/qcow2.h"
+#include "core/banned.h"
+
+#define QCOW2_BATCH_BYTES	(16ULL << 20)	/* L2 tables per read */
+#define QCOW2_RBWIN_BYTES	(4ULL << 20)	/* refcount block window */
+#define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
+
+struct rbwin {
+	uint64_t	 t0, t1;	/* reftable indices [t0, t1) held */
+	uint8_t		*buf;
+	uint64_t	 used;		/* LRU stamp */
+};
+
+struct mismatch {
+	uint64_t	k;		/* host cluster */
+	uint64_t	r1, r2;		/* stored, computed */
+	uint64_t	goff, glen;
+	bool		has_guest;
+	const char	*what;		/* what uses it, if known */
+};
+
+struct l2job {
+	uint64_t	l2off;
+	uint64_t	l1e;
+	uint32_t	l1idx;
+	bool		copied_ok;	/* L1 COPIED checked, L2 checks on */
+};
+
+struct ck {
+	struct img		*img;
+	struct qcow2		*q;
+	struct report		*rp;
+	struct qcow2_counts	*cnt;
+	uint64_t		 file_len;
+	struct rbwin		 win[2];
+	uint64_t		 tick;
+	struct qcow2_snaptab	 snaps;
+	struct mismatch		*mm;
+	size_t			 nmm;
+	char			 l1name[112];	/* "active L1" / "snapshot ..." */
+	bool			 hard;		/* a hard failure was seen */
+};
+
+/* ---- stored refcounts ------------------------------------------------- */
+
+/* Load the window holding reftable index t (and adjacent blocks). */
+static int
+rbwin_load(struct ck *ck, struct rbwin *w, uint64_t t)
+{
+	struct qcow2	*q = ck->q;
+	uint64_t	 off = q->reftable[t] & QCOW2_REFT_OFFSET_MASK;
+	uint64_t	 t1 = t + 1, max = QCOW2_RBWIN_BYTES / q->cs;
+	int		 rc;
+
+	if (max == 0)
+		max = 1;
+	while (t1 < q->reftable_n && t1 - t < max &&
+	    (q->reftable[t1] & QCOW2_REFT_OFFSET_MASK) ==
+	    off + (t1 - t) * q->cs)
+		t1++;
+	if (w->buf == NULL &&
+	    (w->buf = malloc((size_t)(max * q->cs))) == NULL)
+		return -ENOMEM;
+	w->t0 = w->t1 = 0;
+	if ((rc = img_pread_zf(ck->img, off, w->buf,
+	    (size_t)((t1 - t) * q->cs), NULL)) != 0)
+		return rc;
+	w->t0 = t;
+	w->t1 = t1;
+	return 0;
+}
+
+/*
+ * Stored refcount of cluster k.  -EIO when its refcount block is not
+ * cluster aligned (QEMU cannot read it either); other errors are I/O.
+ */
+static int
+stored_get(struct ck *ck, uint64_t k, uint64_t *val)
+{
+	struct qcow2	*q = ck->q;
+	struct rbwin	*w;
+	uint64_t	 t = k >> q->rb_bits, e, off;
+	int		 i, rc;
+
+	if (t >= q->reftable_n) {
+		*val = 0;
+		return 0;
+	}
+	e = q->reftable[t];
+	off = e & QCOW2_REFT_OFFSET_MASK;
+	if (off == 0) {
+		*val = 0;
+		return 0;
+	}
+	if ((off & (q->cs - 1)) != 0)
+		return -EIO;
+	for (i = 0; i < 2; i++) {
+		w = &ck->win[i];
+		if (t >= w->t0 && t < w->t1)
+			goto hit;
+	}
+	w = ck->win[0].used <= ck->win[1].used ? &ck->win[0] : &ck->win[1];
+	if ((rc = rbwin_load(ck, w, t)) != 0)
+		return rc;
+hit:
+	w->used = ++ck->tick;
+	*val = qcow2_rb_get(w->buf + (t - w->t0) * q->cs,
+	    q->h.refcount_order, k & ((1ULL << q->rb_bits) - 1));
+	return 0;
+}
+
+/* ---- adding references (spec 4.2) ------------------------------------- */
+
+/*
+ * Count one reference to [off, off+len).  what/path describe the user
+ * for findings; goff/glen the guest range behind it (glen 0: none).
+ */
+static int
+add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
+    const char *path, uint64_t goff, uint64_t glen)
+{
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	uint64_t	 k, last, end;
+	bool		 ovf;
+	int		 rc;
+
+	if (len == 0)
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.path = path;
+	pc.str = what;
+	pc.off = off;
+	pc.len = len;
+	pc.found = len;
+	pc.flags = PC_HOST;
+	if (glen != 0) {
+		pc.goff = goff;
+		pc.glen = glen;
+		pc.flags |= PC_GUEST;
+	}
+	/* QEMU: off + len - file_len >= cs, in signed arithmetic. */
+	if (!ck_add_u64(off, len, &end) || (end > ck->file_len &&
+	    end - ck->file_len >= q->cs)) {
+		report_problem(ck->rp, PR_QCOW2_REF_PAST_EOF, &pc);
+		return 0;
+	}
+	k = off >> q->h.cluster_bits;
+	last = (end - 1) >> q->h.cluster_bits;
+	for (; k <= last; k++) {
+		if ((rc = qcow2_counts_inc(ck->cnt, k, &ovf)) != 0)
+			return rc;
+		if (ovf) {
+			pc.off = k << q->h.cluster_bits;
+			pc.len = q->cs;
+			pc.want = q->rc_max;
+			report_problem(ck->rp, PR_QCOW2_REF_OVERFLOW, &pc);
+		}
+	}
+	return 0;
+}
+
+/* ---- L1 and L2 tables (spec 4.3) -------------------------------------- */
+
+static void
+copied_check_data(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
+    const char *path)
+{
+	struct pr_ctx	pc;
+	uint64_t	rc1;
+
+	if (ck->q->data_file)
+		rc1 = 1;
+	else if (stored_get(ck, (e & QCOW2_L2E_OFFSET_MASK) >>
+	    ck->q->h.cluster_bits, &rc1) != 0)
+		return;
+	if ((rc1 == 1) == ((e & QCOW2_OFLAG_COPIED) != 0))
+		return;
+	memset(&pc, 0, sizeof(pc));
+	pc.off = host;
+	pc.len = ck->q->l2_entry_size;
+	pc.found = e;
+	pc.want = rc1;
+	pc.path = path;
+	pc.goff = goff;
+	pc.glen = ck->q->cs;
+	pc.flags = PC_HOST | PC_GUEST;
+	report_problem(ck->rp, PR_QCOW2_COPIED_DATA, &pc);
+}
+
+/* Walk one L2 table held in buf (cs bytes, from l2off). */
+static int
+walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
+    bool active)
+{
+	struct qcow2		*q = ck->q;
+	struct check_counts	*st = &ck->rp->c;
+	struct pr_ctx		 pc;
+	enum qcow2_l2_kind	 kind;
+	uint64_t		 i, e, bm, off, len, next = 0, goff, host;
+	char			 path[160];
+	int			 rc;
+
+	for (i = 0; i < q->l2_size; i++) {
+		e = be64_at(buf + i * q->l2_entry_size);
+		bm = q->extl2 ? be64_at(buf + i * q->l2_entry_size + 8) : 0;
+		if (e == 0 && bm == 0)
+			continue;
+		kind = qcow2_l2_kind(q, e);
+		goff = ((uint64_t)j->l1idx * q->l2_size + i) << q->h.cluster_bits;
+		host = j->l2off + i * q->l2_entry_size;
+		snprintf(path, sizeof(path), "%s[%" PRIu32 "] -> L2 @0x%"
+		    PRIx64 " [%" PRIu64 "]", ck->l1name, j->l1idx, j->l2off, i);
+		memset(&pc, 0, sizeof(pc));
+		pc.off = host;
+		pc.len = q->l2_entry_size;
+		pc.found = e;
+		pc.want = bm;
+		pc.path = path;
+		pc.goff = goff;
+		pc.glen = q->cs;
+		pc.flags = PC_HOST | PC_GUEST;
+		if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED))
+			report_problem(ck->rp, PR_QCOW2_L2_RESERVED, &pc);
+		switch (kind) {
+		case QCOW2_L2_COMPRESSED:
+			if (e & QCOW2_OFLAG_COPIED) {
+				pc.off = e & q->coffset_mask;
+				pc.len = q->l2_entry_size;
+				report_problem(ck->rp,
+				    PR_QCOW2_COMPRESSED_COPIED, &pc);
+				pc.off = host;
+				e &= ~QCOW2_OFLAG_COPIED;
+			}
+			if (q->data_file) {
+				report_problem(ck->rp,
+				    PR_QCOW2_COMPRESSED_DATA_FILE, &pc);
+				break;
+			}
+			if (bm != 0) {
+				report_problem(ck->rp,
+				    PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc);
+				break;
+			}
+			qcow2_compressed_range(q, e, &off, &len);
+			if ((rc = add_ref(ck, off, len, "compressed cluster",
+			    path, goff, q->cs)) != 0)
+				return rc;
+			if (active) {
+				st->allocated_clusters++;
+				st->compressed_clusters++;
+				st->fragmented_clusters++;
+			}
+			break;
+		case QCOW2_L2_ZERO_ALLOC:
+		case QCOW2_L2_NORMAL:
+			off = e & QCOW2_L2E_OFFSET_MASK;
+			if ((bm >> 32) & bm)
+				report_problem(ck->rp,
+				    PR_QCOW2_SUBCLUSTER_BITMAP, &pc);
+			if ((off & (q->cs - 1)) != 0) {
+				bool	data = q->extl2 ?
+				    (bm & 0xffffffffULL) != 0 :
+				    !(e & QCOW2_OFLAG_ZERO);
+
+				pc.off = off;
+				pc.len = q->cs;
+				report_problem(ck->rp, data ?
+				    PR_QCOW2_DATA_MISALIGNED :
+				    PR_QCOW2_ZERO_MISALIGNED, &pc);
+				pc.off = host;
+				pc.len = q->l2_entry_size;
+			}
+			if (active) {
+				st->allocated_clusters++;
+				if (next != 0 && off != next)
+					st->fragmented_clusters++;
+				next = off + q->cs;
+				if (j->copied_ok)
+					copied_check_data(ck, e, host, goff,
+					    path);
+			}
+			if (!q->data_file && (rc = add_ref(ck, off, q->cs,
+			    "data cluster", path, goff, q->cs)) != 0)
+				return rc;
+			break;
+		case QCOW2_L2_ZERO_PLAIN:
+			break;
+		case QCOW2_L2_UNALLOCATED:
+			if (bm & 0xffffffffULL)
+				report_problem(ck->rp,
+				    PR_QCOW2_UNALLOC_SUBCLUSTER, &pc);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int
+job_cmp(const void *a, const void *b)
+{
+	const struct l2job	*x = a, *y = b;
+
+	if (x->l2off != y->l2off)
+		return x->l2off < y->l2off ? -1 : 1;
+	return x->l1idx < y->l1idx ? -1 : x->l1idx > y->l1idx;
+}
+
+/* Read the L2 tables of jobs[0..n) in coalesced runs and walk each. */
+static int
+walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
+{
+	struct qcow2	*q = ck->q;
+	uint8_t		*buf;
+	size_t		 i, m, k, maxrun;
+	int		 rc = 0;
+
+	qsort(jobs, n, sizeof(*jobs), job_cmp);
+	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
+	if (maxrun == 0)
+		maxrun = 1;
+	if ((buf = malloc((size_t)(maxrun * q->cs))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i = m) {
+		if (img_interrupted()) {
+			rc = -EINTR;
+			break;
+		}
+		/* A run: same or next cluster, aligned, within the batch. */
+		m = i + 1;
+		while (m < n && (jobs[i].l2off & (q->cs - 1)) == 0 &&
+		    (jobs[m].l2off == jobs[m - 1].l2off ||
+		    jobs[m].l2off == jobs[m - 1].l2off + q->cs) &&
+		    (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
+			m++;
+		if ((rc = img_pread_zf(ck->img, jobs[i].l2off, buf,
+		    (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs),
+		    NULL)) != 0)
+			break;
+		for (k = i; k < m; k++)
+			if ((rc = walk_l2(ck, &jobs[k], buf + (jobs[k].l2off -
+			    jobs[i].l2off), active)) != 0)
+				goto out;
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+/*
+ * Walk an L1 table: count it and its L2 tables, check every entry.
+ * active: collect statistics and check COPIED flags.
+ */
+static int
+walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
+{
+	struct qcow2	*q = ck->q;
+	struct l2job	*jobs = NULL;
+	struct pr_ctx	 pc;
+	uint64_t	*l1 = NULL, e, l2off, rc1;
+	size_t		 n = 0;
+	uint32_t	 i;
+	char		 path[128];
+	int		 rc;
+
+	if (l1n == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s table", ck->l1name);
+	if ((rc = add_ref(ck, l1off, (uint64_t)l1n * 8, "L1 table", path, 0,
+	    0)) != 0)
+		return rc;
+	if ((rc = qcow2_read_table(ck->img, l1off, l1n, &l1)) != 0)
+		return rc;
+	if ((jobs = calloc(l1n, sizeof(*jobs))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < l1n; i++) {
+		e = l1[i];
+		if (e == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s[%" PRIu32 "]", ck->l1name,
+		    i);
+		memset(&pc, 0, sizeof(pc));
+		pc.off = l1off + (uint64_t)i * 8;
+		pc.len = 8;
+		pc.found = e;
+		pc.path = path;
+		pc.goff = ((uint64_t)i * q->l2_size) << q->h.cluster_bits;
+		pc.glen = q->l2_size << q->h.cluster_bits;
+		pc.flags = PC_HOST | PC_GUEST;
+		if (e & QCOW2_L1E_RESERVED)
+			report_problem(ck->rp, PR_QCOW2_L1_RESERVED, &pc);
+		l2off = e & QCOW2_L1E_OFFSET_MASK;
+		if (l2off == 0) {
+			/* QEMU does not count this; it walks cluster 0. */
+			pc.flags |= PC_NOCOUNT;
+			report_problem(ck->rp, PR_QCOW2_L1_EMPTY_OFFSET, &pc);
+			pc.flags &= ~PC_NOCOUNT;
+		}
+		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", path, pc.goff,
+		    pc.glen)) != 0)
+			goto out;
+		if ((l2off & (q->cs - 1)) != 0) {
+			pc.off = l2off;
+			pc.len = q->cs;
+			report_problem(ck->rp, PR_QCOW2_L2_MISALIGNED, &pc);
+			pc.off = l1off + (uint64_t)i * 8;
+			pc.len = 8;
+		}
+		jobs[n].l2off = l2off;
+		jobs[n].l1e = e;
+		jobs[n].l1idx = i;
+		jobs[n].copied_ok = false;
+		/* COPIED of the L1 entry against the L2 table's refcount. */
+		if (active && l2off != 0 && stored_get(ck,
+		    l2off >> q->h.cluster_bits, &rc1) == 0) {
+			jobs[n].copied_ok = true;
+			if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
+				pc.want = rc1;
+				report_problem(ck->rp, PR_QCOW2_COPIED_L2,
+				    &pc);
+			}
+		}
+		n++;
+	}
+	rc = walk_jobs(ck, jobs, n, active);
+out:
+	free(jobs);
+	free(l1);
+	return rc;
+}
+
+/* ---- bitmaps (spec 4.2 step 8) ---------------------------------------- */
+
+static int
+walk_bitmaps(struct ck *ck)
+{
+	struct qcow2		*q = ck->q;
+	struct qcow2_bitmap	*b;
+	struct pr_ctx		 pc;
+	uint64_t		*t, bad, i;
+	uint32_t		 n;
+	char			 path[QCOW2_MAX_BITMAP_NAME + 64];
+	int			 rc;
+
+	if (!q->has_bitmaps_ext || q->nb_bitmaps == 0)
+		return 0;
+	if ((rc = add_ref(ck, q->bitmap_dir_offset, q->bitmap_dir_size,
+	    "bitmap directory", "bitmap directory", 0, 0)) != 0)
+		return rc;
+	for (n = 0; n < q->nb_bitmaps; n++) {
+		b = &q->bitmaps[n];
+		snprintf(path, sizeof(path), "bitmap '%s' table", b->name);
+		if ((rc = add_ref(ck, b->table_offset,
+		    (uint64_t)b->table_size * 8, "bitmap table", path, 0,
+		    0)) != 0)
+			return rc;
+		if ((rc = qcow2_bitmap_table_read(ck->img, q, b, &t,
+		    &bad)) != 0)
+			return rc;
+		if (bad != UINT64_MAX) {
+			/* QEMU: one corruption, then the check fails. */
+			memset(&pc, 0, sizeof(pc));
+			pc.off = b->table_offset + bad * 8;
+			pc.len = 8;
+			pc.idx = bad;
+			pc.found = t[bad];
+			pc.str = b->name;
+			pc.path = path;
+			pc.flags = PC_HOST;
+			report_problem(ck->rp, PR_QCOW2_BITMAP_TABLE_ENTRY,
+			    &pc);
+			free(t);
+			ck->hard = true;
+			return -EINVAL;
+		}
+		for (i = 0; i < b->table_size; i++) {
+			if ((t[i] & QCOW2_BME_OFFSET_MASK) == 0)
+				continue;
+			if ((rc = add_ref(ck, t[i] & QCOW2_BME_OFFSET_MASK,
+			    q->cs, "bitmap data cluster", path, 0, 0)) != 0) {
+				free(t);
+				return rc;
+			}
+		}
+		free(t);
+	}
+	return 0;
+}
+
+/* ---- refcount blocks (spec 4.4) ---------------------------------------- */
+
+static int
+walk_refblocks(struct ck *ck)
+{
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	uint64_t	 i, e, off, k, v;
+	char		 path[64];
+	int		 rc;
+
+	for (i = 0; i < q->reftable_n; i++) {
+		e = q->reftable[i];
+		if (e == 0)
+			continue;
+		off = e & QCOW2_REFT_OFFSET_MASK;
+		k = off >> q->h.cluster_bits;
+		snprintf(path, sizeof(path), "refcount table [%" PRIu64 "]", i);
+		memset(&pc, 0, sizeof(pc));
+		pc.off = q->h.refcount_table_offset + i * 8;
+		pc.len = 8;
+		pc.idx = i;
+		pc.found = e;
+		pc.path = path;
+		pc.flags = PC_HOST;
+		if (e & QCOW2_REFT_RESERVED) {
+			report_problem(ck->rp, PR_QCOW2_REFTABLE_RESERVED, &pc);
+			continue;
+		}
+		pc.off = off;
+		pc.len = q->cs;
+		if ((off & (q->cs - 1)) != 0) {
+			report_problem(ck->rp, PR_QCOW2_REFBLOCK_MISALIGNED,
+			    &pc);
+			continue;
+		}
+		if (k >= qcow2_counts_len(ck->cnt)) {
+			report_problem(ck->rp, PR_QCOW2_REFBLOCK_OUTSIDE, &pc);
+			continue;
+		}
+		if ((rc = add_ref(ck, off, q->cs, "refcount block", path, 0,
+		    0)) != 0)
+			return rc;
+		if ((v = qcow2_counts_get(ck->cnt, k)) != 1) {
+			pc.found = v;
+			pc.want = 1;
+			report_problem(ck->rp, PR_QCOW2_REFBLOCK_REFCOUNT, &pc);
+		}
+	}
+	return 0;
+}
+
+/* ---- guest ranges of mismatched clusters ------------------------------ */
+
+static int
+mm_cmp(const void *a, const void *b)
+{
+	const struct mismatch	*x = a, *y = b;
+
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static struct mismatch *
+mm_find(struct ck *ck, uint64_t k)
+{
+	struct mismatch	key = { .k = k };
+
+	return bsearch(&key, ck->mm, ck->nmm, sizeof(key), mm_cmp);
+}
+
+static void
+mm_mark(struct ck *ck, uint64_t off, uint64_t len, uint64_t goff,
+    uint64_t glen, const char *what)
+{
+	struct mismatch	*m;
+	uint64_t	 k, last;
+
+	if (len == 0)
+		return;
+	last = (off + len - 1) >> ck->q->h.cluster_bits;
+	for (k = off >> ck->q->h.cluster_bits; k <= last; k++)
+		if ((m = mm_find(ck, k)) != NULL && !m->has_guest) {
+			m->goff = goff;
+			m->glen = glen;
+			m->has_guest = glen != 0;
+			m->what = what;
+		}
+}
+
+/* Second walk of the active tables, for the mismatched clusters only. */
+static int
+mm_reverse_map(struct ck *ck)
+{
+	struct qcow2	*q = ck->q;
+	uint64_t	*l1 = NULL, e, l2off, i, j, off, len, goff, span;
+	uint8_t		*l2 = NULL;
+	int		 rc;
+
+	qsort(ck->mm, ck->nmm, sizeof(*ck->mm), mm_cmp);
+	span = q->l2_size << q->h.cluster_bits;
+	mm_mark(ck, 0, q->cs, 0, 0, "header");
+	mm_mark(ck, q->h.refcount_table_offset, q->reftable_n * 8, 0, 0,
+	    "refcount table");
+	for (i = 0; i < q->reftable_n; i++)
+		if ((q->reftable[i] & QCOW2_REFT_RESERVED) == 0)
+			mm_mark(ck, q->reftable[i] & QCOW2_REFT_OFFSET_MASK,
+			    q->reftable[i] ? q->cs : 0, 0, 0,
+			    "refcount block");
+	if (q->h.l1_size == 0)
+		return 0;
+	mm_mark(ck, q->h.l1_table_offset, (uint64_t)q->h.l1_size * 8, 0,
+	    q->h.size, "active L1 table");
+	if ((rc = qcow2_read_table(ck->img, q->h.l1_table_offset,
+	    q->h.l1_size, &l1)) != 0)
+		return rc;
+	if ((l2 = malloc((size_t)q->cs)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < q->h.l1_size; i++) {
+		l2off = l1[i] & QCOW2_L1E_OFFSET_MASK;
+		if (l1[i] == 0)
+			continue;
+		mm_mark(ck, l2off, q->cs, i * span, span, "L2 table");
+		if ((rc = img_pread_zf(ck->img, l2off, l2, (size_t)q->cs,
+		    NULL)) != 0)
+			goto out;
+		for (j = 0; j < q->l2_size; j++) {
+			e = be64_at(l2 + j * q->l2_entry_size);
+			goff = i * span + (j << q->h.cluster_bits);
+			switch (qcow2_l2_kind(q, e)) {
+			case QCOW2_L2_COMPRESSED:
+				qcow2_compressed_range(q, e, &off, &len);
+				mm_mark(ck, off, len, goff, q->cs,
+				    "compressed cluster");
+				break;
+			case QCOW2_L2_NORMAL:
+			case QCOW2_L2_ZERO_ALLOC:
+				mm_mark(ck, e & QCOW2_L2E_OFFSET_MASK, q->cs,
+				    goff, q->cs, "data cluster");
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(l2);
+	free(l1);
+	return rc;
+}
+
+static void
+mm_report(struct ck *ck, const struct mismatch *m)
+{
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	char		 path[128];
+	enum pr_id	 id;
+
+	snprintf(path, sizeof(path), "refcount block %" PRIu64 " [%" PRIu64
+	    "]%s%s", m->k >> q->rb_bits, m->k & (((uint64_t)1 << q->rb_bits) - 1),
+	    m->what != NULL ? ", used as " : "",
+	    m->what != NULL ? m->what : "");
+	memset(&pc, 0, sizeof(pc));
+	pc.off = m->k << q->h.cluster_bits;
+	pc.len = q->cs;
+	pc.idx = m->k;
+	pc.found = m->r1;
+	pc.want = m->r2;
+	pc.path = path;
+	pc.flags = PC_HOST;
+	if (m->has_guest) {
+		pc.goff = m->goff;
+		pc.glen = m->glen;
+		pc.flags |= PC_GUEST;
+	}
+	if (m->r1 == 0)
+		id = PR_QCOW2_REFCOUNT_ZERO;
+	else if (m->r1 < m->r2)
+		id = PR_QCOW2_REFCOUNT_SHORT;
+	else
+		id = PR_QCOW2_REFCOUNT_LEAK;
+	report_problem(ck->rp, id, &pc);
+}
+
+/* ---- compare (spec 4.5) ----------------------------------------------- */
+
+static int
+compare(struct ck *ck, uint64_t *highest)
+{
+	struct qcow2		*q = ck->q;
+	struct mismatch		 m, *nm;
+	struct pr_ctx		 pc;
+	uint64_t		 k, n = qcow2_counts_len(ck->cnt), r1, r2;
+	size_t			 cap = 0, i;
+	char			 path[64];
+	int			 rc;
+
+	*highest = 0;
+	for (k = 0; k < n; k++) {
+		if ((k & 0xfffff) == 0 && img_interrupted())
+			return -EINTR;
+		rc = stored_get(ck, k, &r1);
+		if (rc == -EIO) {
+			snprintf(path, sizeof(path), "refcount table [%"
+			    PRIu64 "]", k >> q->rb_bits);
+			memset(&pc, 0, sizeof(pc));
+			pc.off = k << q->h.cluster_bits;
+			pc.len = q->cs;
+			pc.idx = k;
+			pc.path = path;
+			pc.flags = PC_HOST;
+			report_problem(ck->rp, PR_QCOW2_REFCOUNT_UNREADABLE,
+			    &pc);
+			continue;
+		}
+		if (rc != 0)
+			return rc;
+		r2 = qcow2_counts_get(ck->cnt, k);
+		if (r1 > 0 || r2 > 0)
+			*highest = k;
+		if (r1 == r2)
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.k = k;
+		m.r1 = r1;
+		m.r2 = r2;
+		if (ck->nmm >= QCOW2_MISMATCH_KEEP) {
+			mm_report(ck, &m);
+			continue;
+		}
+		if (ck->nmm == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((nm = reallocarray(ck->mm, cap,
+			    sizeof(*nm))) == NULL)
+				return -ENOMEM;
+			ck->mm = nm;
+		}
+		ck->mm[ck->nmm++] = m;
+	}
+	if (ck->nmm == 0)
+		return 0;
+	if ((rc = mm_reverse_map(ck)) != 0)
+		return rc;
+	for (i = 0; i < ck->nmm; i++)
+		mm_report(ck, &ck->mm[i]);
+	return 0;
+}
+
+/* ---- header facts, reported but not counted --------------------------- */
+
+static void
+check_header(struct ck *ck)
+{
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.path = "header";
+	pc.flags = PC_HOST;
+	pc.off = 72;
+	pc.len = 8;
+	if (q->h.incompatible & QCOW2_INCOMPAT_DIRTY)
+		report_problem(ck->rp, PR_QCOW2_DIRTY, &pc);
+	if (q->h.incompatible & QCOW2_INCOMPAT_CORRUPT)
+		report_problem(ck->rp, PR_QCOW2_CORRUPT_BIT, &pc);
+	pc.off = 88;
+	if (q->unknown_autoclear != 0) {
+		pc.found = q->unknown_autoclear;
+		report_problem(ck->rp, PR_QCOW2_AUTOCLEAR_UNKNOWN, &pc);
+	}
+	if (q->bitmaps_ignored)
+		report_problem(ck->rp, PR_QCOW2_BITMAPS_IGNORED, &pc);
+	pc.off = 80;
+	if (q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS) {
+		pc.found = q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS;
+		report_problem(ck->rp, PR_QCOW2_COMPAT_UNKNOWN, &pc);
+	}
+	report_extra_bool(ck->rp, "dirty-flag",
+	    (q->h.incompatible & QCOW2_INCOMPAT_DIRTY) != 0);
+	report_extra_bool(ck->rp, "corrupt-flag",
+	    (q->h.incompatible & QCOW2_INCOMPAT_CORRUPT) != 0);
+}
+
+/* ---- driver (spec 4 and 4.6) ------------------------------------------ */
+
+static int
+walk_snapshots(struct ck *ck)
+{
+	struct qcow2		*q = ck->q;
+	struct qcow2_snap	*sn;
+	struct pr_ctx		 pc;
+	uint64_t		 roff = ck->snaps.offset;
+	uint32_t		 i;
+	char			 name[96], path[128];
+	int			 rc;
+
+	if (q->data_file && ck->snaps.n > 0) {
+		memset(&pc, 0, sizeof(pc));
+		pc.found = ck->snaps.n;
+		pc.path = "header";
+		report_problem(ck->rp, PR_QCOW2_SNAPS_WITH_DATA_FILE, &pc);
+	}
+	for (i = 0; i < ck->snaps.n; i++) {
+		sn = &ck->snaps.s[i];
+		roff = (roff + 7) & ~7ULL;
+		snprintf(name, sizeof(name), "%.24s (%.40s)", sn->id,
+		    sn->name);
+		snprintf(path, sizeof(path), "snapshot table entry %" PRIu32,
+		    i);
+		memset(&pc, 0, sizeof(pc));
+		pc.str = name;
+		pc.path = path;
+		pc.off = roff;
+		pc.len = 12;
+		pc.flags = PC_HOST;
+		roff += QCOW2_SNAP_HDR_LEN + sn->extra_data_size +
+		    strlen(sn->id) + strlen(sn->name);
+		if ((sn->l1_table_offset & (q->cs - 1)) != 0) {
+			pc.off = sn->l1_table_offset;
+			report_problem(ck->rp, PR_QCOW2_SNAP_L1_MISALIGNED,
+			    &pc);
+			continue;
+		}
+		if (sn->l1_size > QCOW2_MAX_SNAP_L1_ENTRIES) {
+			pc.found = sn->l1_size;
+			pc.want = QCOW2_MAX_SNAP_L1_ENTRIES;
+			report_problem(ck->rp, PR_QCOW2_SNAP_L1_TOO_LARGE, &pc);
+			continue;
+		}
+		snprintf(ck->l1name, sizeof(ck->l1name), "snapshot %s L1",
+		    name);
+		if ((rc = walk_l1(ck, sn->l1_table_offset, sn->l1_size,
+		    false)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int
+qcow2_check(struct img *img, struct report *rp)
+{
+	struct qcow2	*q = img->priv;
+	struct ck	 ck;
+	uint64_t	 highest = 0, n;
+	int		 rc;
+
+	memset(&ck, 0, sizeof(ck));
+	ck.img = img;
+	ck.q = q;
+	ck.rp = rp;
+	ck.file_len = img->size;
+	check_header(&ck);
+
+	/* 1. The snapshot table (4.1); a failure here stops the check. */
+	if ((rc = qcow2_snaptab_read(img, q, &ck.snaps, rp)) != 0)
+		return rc;
+
+	/* 2. Computed counts, one per host cluster (4.2). */
+	n = img->size / q->cs + (img->size % q->cs != 0);
+	if ((rc = qcow2_counts_new(n, q->rc_max, &ck.cnt)) != 0)
+		goto out;
+	rp->c.total_clusters = q->h.size / q->cs + (q->h.size % q->cs != 0);
+	if ((rc = add_ref(&ck, 0, q->cs, "header", "header", 0, 0)) != 0)
+		goto out;
+	snprintf(ck.l1name, sizeof(ck.l1name), "active L1");
+	if ((rc = walk_l1(&ck, q->h.l1_table_offset, q->h.l1_size,
+	    true)) != 0)
+		goto out;
+	if ((rc = walk_snapshots(&ck)) != 0)
+		goto out;
+	if (ck.snaps.n > 0 && (rc = add_ref(&ck, ck.snaps.offset,
+	    ck.snaps.bytes, "snapshot table", "snapshot table", 0, 0)) != 0)
+		goto out;
+	if ((rc = add_ref(&ck, q->h.refcount_table_offset, q->reftable_n * 8,
+	    "refcount table", "refcount table", 0, 0)) != 0)
+		goto out;
+	if (q->has_crypto_ext && (rc = add_ref(&ck, q->crypto_off,
+	    q->crypto_len, "LUKS header", "encryption header", 0, 0)) != 0)
+		goto out;
+	if ((rc = walk_bitmaps(&ck)) != 0)
+		goto out;
+	if ((rc = walk_refblocks(&ck)) != 0)
+		goto out;
+
+	/* 3. Compare with the refcounts on disk (4.5). */
+	if ((rc = compare(&ck, &highest)) != 0)
+		goto out;
+	rp->c.image_end_offset = (highest + 1) << q->h.cluster_bits;
+out:
+	qcow2_snaptab_release(&ck.snaps);
+	qcow2_counts_free(ck.cnt);
+	free(ck.win[0].buf);
+	free(ck.win[1].buf);
+	free(ck.mm);
+	return rc;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2_ops.c --- the qcow2 format's operations table.
+ */
+#include "qcow2/qcow2.h"
+#include "core/banned.h"
+
+const struct fmt_ops	qcow2_ops = {
+	.name = "qcow2",
+	.pr_base = 0x010000,
+	.probe = qcow2_probe,
+	.open = qcow2_open,
+	.info = qcow2_info,
+	.check = qcow2_check,
+	.repair = NULL,
+	.map = qcow2_map,
+	.chain = NULL,
+	.extract = NULL,
+	.close = qcow2_close,
+};

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2_refcount.c --- computed reference counts and stored refcounts.
+ *
+ * The computed counts live in one compact array of 16-bit counters, one
+ * per host cluster, sized from the file length (qemu grows it for ranges
+ * that end less than one cluster past EOF; so do we).  Counts of 0xffff
+ * and above spill into a small hash table, so memory stays two bytes per
+ * host cluster whatever the refcount width.
+ *
+ * Stored refcounts are read through the refcount table: entry n / per
+ * block names the block, entry n % per block holds the count ("Derived
+ * quantities", spec 1.3).  Narrow widths pack from the low bits of each
+ * byte; 8..64-bit widths are big-endian.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2/qcow2.h"
+#include "core/banned.h"
+
+#define CNT_SPILL	0xffffU
+
+struct spill_ent {
+	uint64_t	k;		/* cluster + 1; 0 = empty slot */
+	uint64_t	v;
+};
+
+struct qcow2_counts {
+	uint16_t		*a;
+	uint64_t		 n;	/* clusters covered */
+	uint64_t		 cap;
+	uint64_t		 max;	/* maximum refcount of the width */
+	struct spill_ent	*sp;
+	size_t			 sp_cap;	/* power of two */
+	size_t			 sp_n;
+};
+
+int
+qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
+{
+	struct qcow2_counts	*c;
+
+	if (nclusters > QCOW2_MAX_HOST_CLUSTERS)
+		return -IMG_ELIMIT;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->cap = nclusters + 16;
+	if ((c->a = calloc((size_t)c->cap, sizeof(*c->a))) == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->n = nclusters;
+	c->max = max;
+	*out = c;
+	return 0;
+}
+
+void
+qcow2_counts_free(struct qcow2_counts *c)
+{
+	if (c == NULL)
+		return;
+	free(c->a);
+	free(c->sp);
+	free(c);
+}
+
+uint64_t
+qcow2_counts_len(const struct qcow2_counts *c)
+{
+	return c->n;
+}
+
+static struct spill_ent *
+spill_find(const struct qcow2_counts *c, uint64_t k)
+{
+	size_t	i;
+
+	if (c->sp_cap == 0)
+		return NULL;
+	i = (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 20) & (c->sp_cap - 1);
+	while (c->sp[i].k != 0) {
+		if (c->sp[i].k == k + 1)
+			return &c->sp[i];
+		i = (i + 1) & (c->sp_cap - 1);
+	}
+	return NULL;
+}
+
+static int
+spill_put(struct qcow2_counts *c, uint64_t k, uint64_t v)
+{
+	struct spill_ent	*e, *old;
+	size_t			 i, oc;
+
+	if ((e = spill_find(c, k)) != NULL) {
+		e->v = v;
+		return 0;
+	}
+	if ((c->sp_n + 1) * 2 > c->sp_cap) {
+		old = c->sp;
+		oc = c->sp_cap;
+		c->sp_cap = oc == 0 ? 64 : oc * 2;
+		if ((c->sp = calloc(c->sp_cap, sizeof(*c->sp))) == NULL) {
+			c->sp = old;
+			c->sp_cap = oc;
+			return -ENOMEM;
+		}
+		c->sp_n = 0;
+		for (i = 0; i < oc; i++)
+			if (old[i].k != 0)
+				(void)spill_put(c, old[i].k - 1, old[i].v);
+		free(old);
+	}
+	i = (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 20) & (c->sp_cap - 1);
+	while (c->sp[i].k != 0)
+		i = (i + 1) & (c->sp_cap - 1);
+	c->sp[i].k = k + 1;
+	c->sp[i].v = v;
+	c->sp_n++;
+	return 0;
+}
+
+uint64_t
+qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
+{
+	const struct spill_ent	*e;
+
+	if (k >= c->n)
+		return 0;
+	if (c->a[k] != CNT_SPILL)
+		return c->a[k];
+	e = spill_find(c, k);
+	return e != NULL ? e->v : CNT_SPILL;
+}
+
+int
+qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow)
+{
+	uint16_t	*na;
+	uint64_t	 v, ncap;
+
+	*overflow = false;
+	if (k >= c->n) {
+		/* Only ranges ending < 1 cluster past EOF get here. */
+		if (k >= c->cap) {
+			ncap = k + 1 + c->cap / 8;
+			if (ncap > QCOW2_MAX_HOST_CLUSTERS + 16)
+				return -IMG_ELIMIT;
+			na = reallocarray(c->a, (size_t)ncap, sizeof(*na));
+			if (na == NULL)
+				return -ENOMEM;
+			memset(na + c->cap, 0, (size_t)(ncap - c->cap) *
+			    sizeof(*na));
+			c->a = na;
+			c->cap = ncap;
+		}
+		c->n = k + 1;
+	}
+	v = qcow2_counts_get(c, k);
+	if (v >= c->max) {
+		*overflow = true;
+		return 0;
+	}
+	v++;
+	if (v < CNT_SPILL) {
+		c->a[k] = (uint16_t)v;
+		return 0;
+	}
+	c->a[k] = CNT_SPILL;
+	return spill_put(c, k, v);
+}
+
+uint64_t
+qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i)
+{
+	switch (order) {
+	case 0:
+		return (rb[i / 8] >> (i % 8)) & 1;
+	case 1:
+		return (rb[i / 4] >> (2 * (i % 4))) & 3;
+	case 2:
+		return (rb[i / 2] >> (4 * (i % 2))) & 15;
+	case 3:
+		return rb[i];
+	case 4:
+		return be16_at(rb + 2 * i);
+	case 5:
+		return be32_at(rb + 4 * i);
+	default:
+		return be64_at(rb + 8 * i);
+	}
+}
