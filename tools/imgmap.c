@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imgmap.c --- map guest ranges to host offsets (a superset of qemu-img
+ * map --output=json), or extract guest data or a named object.
+ */
+#include <err.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "toolutil.h"
+#include "core/banned.h"
+
+static const struct tu_opt	map_opts[] = {
+	{ "format", required_argument, 'f', "FMT",
+	    "image format (default: detect)" },
+	{ "help", no_argument, 'h', NULL, "show this help" },
+	{ "json", no_argument, 'j', NULL, "same as --output=json" },
+	{ "output-file", required_argument, 'o', "FILE",
+	    "where --extract writes (default: stdout)" },
+	{ "version", no_argument, 'V', NULL, "show the version" },
+	{ "output", required_argument, OPT_OUTPUT, "human|json",
+	    "output format (default human)" },
+	{ "extract", optional_argument, OPT_EXTRACT, "WHAT",
+	    "write the guest disk (or the object WHAT) instead of a map" },
+	{ "key-file", required_argument, OPT_KEY_FILE, "FILE",
+	    "key: 32 raw bytes or 64 hex digits" },
+	{ "key-hex", required_argument, OPT_KEY_HEX, "HEX",
+	    "key as 64 hex digits (visible to other users)" },
+	{ "password-file", required_argument, OPT_PASSWORD_FILE, "FILE",
+	    "derive the key from the password in FILE" },
+	{ "list-options", no_argument, OPT_LIST_OPTIONS, NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct tu_cmd	map_cmd = {
+	"imgmap",
+	"[-jhV] [-f format] [--output=human|json] "
+	    "[--extract[=WHAT] [-o file]] image",
+	"Map guest ranges of a disk image or backup to host offsets.",
+	map_opts
+};
+
+struct map_out {
+	bool		 json;
+	bool		 first;
+	const char	*name;
+	int		 err;
+};
+
+static int
+map_print(void *arg, const struct map_ext *e)
+{
+	struct map_out	*mo = arg;
+
+	if (mo->json) {
+		printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+		    ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
+		    "\"data\": %s, \"compressed\": %s", mo->first ? "[" :
+		    ",\n", e->start, e->length, e->depth,
+		    e->present ? "true" : "false", e->zero ? "true" : "false",
+		    e->data ? "true" : "false",
+		    e->compressed ? "true" : "false");
+		if (e->has_offset)
+			printf(", \"offset\": %" PRIu64, e->offset);
+		if (e->owner != NULL) {
+			struct json_object	*s;
+
+			s = json_object_new_string(e->owner);
+			printf(", \"owner\": %s", json_object_to_json_string(s));
+			json_object_put(s);
+		}
+		printf("}");
+		mo->first = false;
+		return 0;
+	}
+	if (!e->data)
+		return 0;
+	if (mo->first)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+		    "File");
+	mo->first = false;
+	if (!e->has_offset) {
+		printf("%#-16" PRIx64 "%#-16" PRIx64 "%-16s%s%s%s\n", e->start,
+		    e->length, e->compressed ? "compressed" : "-", mo->name,
+		    e->owner ? "  " : "", e->owner ? e->owner : "");
+		return 0;
+	}
+	printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s%s%s\n",
+	    e->start, e->length, e->offset, mo->name, e->owner ? "  " : "",
+	    e->owner ? e->owner : "");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct img_opts		 opts;
+	struct tu_key		 key;
+	struct map_out		 mo;
+	struct report		 rp;
+	struct img		*img;
+	const char		*outfile = NULL, *what = NULL;
+	char			 errbuf[512];
+	bool			 json = false, extract = false;
+	int			 ch, rc, fd, ex = 0;
+
+	memset(&opts, 0, sizeof(opts));
+	memset(&key, 0, sizeof(key));
+	while ((ch = getopt_long(argc, argv, tu_shortopts(&map_cmd),
+	    tu_longopts(&map_cmd), NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			opts.format = optarg;
+			break;
+		case 'h':
+			tu_help(&map_cmd);
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'o':
+			outfile = optarg;
+			break;
+		case 'V':
+			tu_version(&map_cmd);
+			break;
+		case OPT_OUTPUT:
+			json = tu_parse_output(&map_cmd, optarg);
+			break;
+		case OPT_EXTRACT:
+			extract = true;
+			what = optarg;
+			break;
+		case OPT_KEY_FILE:
+			key.file = optarg;
+			break;
+		case OPT_KEY_HEX:
+			key.hex = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			key.password_file = optarg;
+			break;
+		case OPT_LIST_OPTIONS:
+			tu_list_options(&map_cmd);
+			break;
+		default:
+			tu_bad_usage(&map_cmd);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1)
+		tu_bad_usage(&map_cmd);
+	if (opts.format != NULL && !img_format_known(opts.format))
+		errx(1, "unknown format '%s'", opts.format);
+	tu_key_load(&map_cmd, &key, &opts);
+	if ((rc = img_open(argv[0], &opts, &img, errbuf, sizeof(errbuf))) != 0)
+		errx(1, "cannot open '%s': %s", argv[0], errbuf);
+	if (extract) {
+		fd = STDOUT_FILENO;
+		if (outfile != NULL && (fd = open(outfile, O_WRONLY | O_CREAT |
+		    O_TRUNC | O_CLOEXEC, 0644)) < 0)
+			err(1, "cannot create '%s'", outfile);
+		if (outfile == NULL && isatty(fd))
+			errx(1, "refusing to write image data to a terminal; "
+			    "use -o FILE");
+		report_init(&rp);
+		rc = img_extract(img, what, fd, &rp);
+		if (rp.nf > 0)
+			tu_report_human(&rp, argv[0], stderr);
+		if (rc != 0) {
+			warnx("'%s': cannot extract%s%s: %s", argv[0],
+			    what ? " " : "", what ? what : "",
+			    img_strerror(rc));
+			ex = 1;
+		} else if (rp.c.corruptions > 0 || rp.c.check_errors > 0)
+			ex = 1;
+		report_release(&rp);
+		if (fd != STDOUT_FILENO && close(fd) != 0)
+			err(1, "cannot write '%s'", outfile);
+		img_close(img);
+		return ex;
+	}
+	mo.json = json;
+	mo.first = true;
+	mo.name = argv[0];
+	mo.err = 0;
+	rc = img_map(img, map_print, &mo);
+	if (json)
+		printf(mo.first ? "[]\n" : "]\n");
+	img_close(img);
+	if (rc != 0)
+		errx(1, "'%s': map failed: %s", argv[0], img_strerror(rc));
+	return 0;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * imgrepair.c --- repair an image: into a new file (-o) or in place with
+ * an undo file; --dry-run shows the plan and writes nothing.  The exit
+ * status is qemu-img check's, for the state after the repair.
+ */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "toolutil.h"
+#include "core/banned.h"
+
+static const struct tu_opt	repair_opts[] = {
+	{ "format", required_argument, 'f', "FMT",
+	    "image format (default: detect)" },
+	{ "help", no_argument, 'h', NULL, "show this help" },
+	{ "json", no_argument, 'j', NULL, "same as --output=json" },
+	{ "output-file", required_argument, 'o', "FILE",
+	    "write the repaired image here; the original is not touched" },
+	{ "quiet", no_argument, 'q', NULL, "print nothing" },
+	{ "repair", required_argument, 'r', "leaks|all",
+	    "what may be fixed: leaks only, or everything" },
+	{ "version", no_argument, 'V', NULL, "show the version" },
+	{ "output", required_argument, OPT_OUTPUT, "human|json",
+	    "output format (default human)" },
+	{ "dry-run", no_argument, OPT_DRY_RUN, NULL,
+	    "show what would be fixed; write nothing" },
+	{ "in-place", no_argument, OPT_IN_PLACE, NULL,
+	    "repair the image itself (keeps an undo file)" },
+	{ "undo", required_argument, OPT_UNDO, "FILE",
+	    "undo file for --in-place (default IMAGE.undo-TIME)" },
+	{ "no-undo", no_argument, OPT_NO_UNDO, NULL,
+	    "do not keep an undo file" },
+	{ "max-findings", required_argument, OPT_MAX_FINDINGS, "N",
+	    "keep at most N findings per code (0 = all; default 100)" },
+	{ "key-file", required_argument, OPT_KEY_FILE, "FILE",
+	    "key: 32 raw bytes or 64 hex digits" },
+	{ "key-hex", required_argument, OPT_KEY_HEX, "HEX",
+	    "key as 64 hex digits (visible to other users)" },
+	{ "password-file", required_argument, OPT_PASSWORD_FILE, "FILE",
+	    "derive the key from the password in FILE" },
+	{ "list-options", no_argument, OPT_LIST_OPTIONS, NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL }
+};
+
+static const struct tu_cmd	repair_cmd = {
+	"imgrepair",
+	"[-jqhV] -r leaks|all [-f format] (-o newfile | --in-place "
+	    "[--undo=file | --no-undo] | --dry-run) image",
+	"Repair a disk image or backup, into a new file or in place.",
+	repair_opts
+};
+
+static struct json_object *
+report_doc(const struct report *rp, const char *name, const char *fmt,
+    int ex)
+{
+	struct json_object	*doc = json_object_new_object();
+
+	json_object_object_add(doc, "filename", json_object_new_string(name));
+	json_object_object_add(doc, "format", json_object_new_string(fmt));
+	tu_counts_json(&rp->c, doc);
+	json_object_object_add(doc, "verdict", json_object_new_string(
+	    ex == EXIT_CLEAN ? "clean" : ex == EXIT_LEAKS ? "leaks" :
+	    ex == EXIT_CORRUPT ? "corrupt" : "check-failed"));
+	tu_report_json(rp, doc);
+	return doc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct img_opts		 opts, ropts;
+	struct tu_key		 key;
+	struct report		 rp, re;
+	struct img		*img, *chk;
+	struct json_object	*doc, *rdoc;
+	const char		*out = NULL, *undo = NULL, *target;
+	char			 errbuf[512], *undobuf = NULL;
+	bool			 json = false, quiet = false, dry = false;
+	bool			 inplace = false, noundo = false;
+	unsigned		 level = 0;
+	size_t			 maxf = 100;
+	int			 ch, rc, rrc, ex;
+
+	memset(&opts, 0, sizeof(opts));
+	memset(&key, 0, sizeof(key));
+	while ((ch = getopt_long(argc, argv, tu_shortopts(&repair_cmd),
+	    tu_longopts(&repair_cmd), NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			opts.format = optarg;
+			break;
+		case 'h':
+			tu_help(&repair_cmd);
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'r':
+			if (strcmp(optarg, "leaks") == 0)
+				level = REPAIR_LEAKS;
+			else if (strcmp(optarg, "all") == 0)
+				level = REPAIR_LEAKS | REPAIR_ALL;
+			else {
+				warnx("Unknown option value for -r (expecting "
+				    "'leaks' or 'all'): %s", optarg);
+				tu_bad_usage(&repair_cmd);
+			}
+			break;
+		case 'V':
+			tu_version(&repair_cmd);
+			break;
+		case OPT_OUTPUT:
+			json = tu_parse_output(&repair_cmd, optarg);
+			break;
+		case OPT_DRY_RUN:
+			dry = true;
+			break;
+		case OPT_IN_PLACE:
+			inplace = true;
+			break;
+		case OPT_UNDO:
+			undo = optarg;
+			break;
+		case OPT_NO_UNDO:
+			noundo = true;
+			break;
+		case OPT_MAX_FINDINGS:
+			maxf = tu_parse_count(&repair_cmd, "--max-findings",
+			    optarg);
+			break;
+		case OPT_KEY_FILE:
+			key.file = optarg;
+			break;
+		case OPT_KEY_HEX:
+			key.hex = optarg;
+			break;
+		case OPT_PASSWORD_FILE:
+			key.password_file = optarg;
+			break;
+		case OPT_LIST_OPTIONS:
+			tu_list_options(&repair_cmd);
+			break;
+		default:
+			tu_bad_usage(&repair_cmd);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 1 || level == 0)
+		tu_bad_usage(&repair_cmd);
+	if (!dry && (out == NULL) == !inplace) {
+		warnx("say where the repair goes: -o NEWFILE or --in-place");
+		tu_bad_usage(&repair_cmd);
+	}
+	if (opts.format != NULL && !img_format_known(opts.format))
+		errx(1, "unknown format '%s'", opts.format);
+	tu_key_load(&repair_cmd, &key, &opts);
+	ropts = opts;
+	if (inplace && !dry) {
+		ropts.flags |= IMG_RDWR;
+		if (!noundo && undo == NULL) {
+			size_t	n = strlen(argv[0]) + 40;
+
+			undobuf = xmalloc(n);
+			snprintf(undobuf, n, "%s.undo-%lld", argv[0],
+			    (long long)time(NULL));
+			undo = undobuf;
+		}
+		ropts.undo_path = noundo ? NULL : undo;
+	}
+	if ((rc = img_open(argv[0], &ropts, &img, errbuf,
+	    sizeof(errbuf))) != 0)
+		errx(1, "cannot open '%s': %s", argv[0], errbuf);
+
+	report_init(&rp);
+	rp.max_per_code = maxf;
+	rp.repair = level;
+	rp.dry_run = dry;
+	/* A dry run is a check that says what the repair would fix. */
+	rrc = dry ? img_check(img, &rp) : img_repair(img, &rp,
+	    inplace ? NULL : out);
+	img_close(img);
+	if (rrc == -IMG_ENOOP || rrc == -IMG_ENOCHECK) {
+		report_release(&rp);
+		errx(1, "'%s': this image format does not support repair",
+		    argv[0]);
+	}
+	if (rrc != 0)
+		warnx("'%s': repair failed: %s", argv[0], img_strerror(rrc));
+
+	/* Check the result again, read-only, as qemu-img does. */
+	target = dry || inplace ? argv[0] : out;
+	report_init(&re);
+	re.max_per_code = maxf;
+	ex = EXIT_FAILED;
+	if (!dry && rrc == 0) {
+		if ((rc = img_open(target, &opts, &chk, errbuf,
+		    sizeof(errbuf))) != 0)
+			warnx("cannot open '%s' again: %s", target, errbuf);
+		else {
+			rc = img_check(chk, &re);
+			ex = tu_check_exit(&re, rc);
+			img_close(chk);
+		}
+	} else if (dry)
+		ex = tu_check_exit(&rp, rrc);
+	re.c.corruptions_fixed = rp.c.corruptions_fixed;
+	re.c.leaks_fixed = rp.c.leaks_fixed;
+	if (!quiet && json) {
+		doc = report_doc(dry ? &rp : &re, target, opts.format ?
+		    opts.format : "", ex);
+		rdoc = report_doc(&rp, argv[0], opts.format ? opts.format : "",
+		    tu_check_exit(&rp, rrc));
+		json_object_object_add(doc, "dry-run",
+		    json_object_new_boolean(dry));
+		if (undo != NULL && inplace && !dry)
+			json_object_object_add(doc, "undo-file",
+			    json_object_new_string(undo));
+		json_object_object_add(doc, "repair", rdoc);
+		tu_json_print(doc);
+		json_object_put(doc);
+	} else if (!quiet) {
+		printf(dry ? "Plan (nothing is written):\n" :
+		    "Found and repaired:\n");
+		tu_report_human(&rp, argv[0], stdout);
+		if (!dry) {
+			printf("\nDouble checking the repaired image '%s':\n",
+			    target);
+			tu_report_human(&re, target, stdout);
+			if (undo != NULL && inplace)
+				printf("undo file: %s\n", undo);
+		}
+	}
+	report_release(&rp);
+	report_release(&re);
+	free(undobuf);
+	return ex;
+}
