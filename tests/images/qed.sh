@@ -1,0 +1,189 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# qed.sh --- differential test: imgcheck against qemu-img check on QED.
+#
+# Builds QED images with qemu-img create -f qed and qemu-io writes, damages
+# them with byte pokes, and requires imgcheck --output=json to give the
+# same exit code and the same counters as qemu-img check --output=json.
+# Skips (exit 0) with a message when qemu-img, qemu-io or python3 is absent.
+# V=1 prints each case's exit codes.
+B=${B:-build}
+IMGCHECK=${IMGCHECK:-$B/bin/imgcheck}
+for t in qemu-img qemu-io python3; do
+	if ! command -v "$t" >/dev/null 2>&1; then
+		echo "qed.sh: SKIP: $t not found"
+		exit 0
+	fi
+done
+if [ ! -x "$IMGCHECK" ]; then
+	echo "qed.sh: FAIL: $IMGCHECK not built" >&2
+	exit 1
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/qedsh.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+
+# poke.py FILE EXPR-OPS: each op is "le64 OFF VAL", "le32 OFF VAL",
+# "or64 OFF VAL" or "grow NCLUSTERS"; OFF and VAL are Python expressions
+# over cs, ts, l1off (header fields), l1(i), l2(i, j), l2off(i, j), eof.
+cat > "$T/poke.py" <<'PY'
+import os, struct, sys
+path = sys.argv[1]
+ops = sys.argv[2:]
+with open(path, "r+b") as f:
+    def u32(o):
+        f.seek(o); return struct.unpack("<I", f.read(4))[0]
+    def u64(o):
+        f.seek(o); return struct.unpack("<Q", f.read(8))[0]
+    cs, ts, l1off = u32(4), u32(8), u64(40)
+    def l1(i): return u64(l1off + 8 * i)
+    def l2off(i, j): return l1(i) + 8 * j
+    def l2(i, j): return u64(l2off(i, j))
+    env = dict(cs=cs, ts=ts, l1off=l1off, l1=l1, l2=l2, l2off=l2off)
+    while ops:
+        op = ops.pop(0)
+        env["eof"] = os.fstat(f.fileno()).st_size
+        if op == "grow":
+            n = eval(ops.pop(0), env)
+            f.truncate(env["eof"] + n * cs)
+            continue
+        off = eval(ops.pop(0), env)
+        val = eval(ops.pop(0), env)
+        if op == "or64":
+            val |= u64(off)
+        f.seek(off)
+        f.write(struct.pack("<I" if op == "le32" else "<Q", val))
+PY
+
+# cmp.py NAME: compare qemu's and our exit codes and counters.
+cat > "$T/cmp.py" <<'PY'
+import json, sys
+name, qrc, orc, qout, oout = sys.argv[1:6]
+KEYS = ("check-errors", "corruptions", "leaks", "total-clusters",
+        "allocated-clusters", "fragmented-clusters", "compressed-clusters",
+        "image-end-offset")
+bad = []
+if qrc != orc:
+    bad.append("exit %s, qemu %s" % (orc, qrc))
+try:
+    q = json.load(open(qout))
+except ValueError:
+    q = None
+if q is not None:
+    try:
+        o = json.load(open(oout))
+    except ValueError:
+        o = {}
+        bad.append("our output is not JSON")
+    for k in KEYS:
+        if o.get(k, 0) != q.get(k, 0):
+            bad.append("%s %s, qemu %s" % (k, o.get(k, 0), q.get(k, 0)))
+if bad:
+    print("qed.sh: %s: %s" % (name, "; ".join(bad)))
+    sys.exit(1)
+PY
+
+n=0
+fail=0
+
+# base NAME [SIZE [OPTS [WRITE...]]]: a QED image with writes.
+base() {
+	f="$T/$1.qed"
+	size=64M
+	opts=
+	[ $# -ge 2 ] && size=$2
+	[ $# -ge 3 ] && opts=$3
+	qemu-img create -q -f qed ${opts:+-o "$opts"} "$f" "$size" || return 1
+	if [ $# -gt 3 ]; then
+		shift 3
+	else
+		set -- "write -P 0x11 0 64k"
+	fi
+	for w in "$@"; do
+		qemu-io -f qed -c "$w" "$f" >/dev/null || return 1
+	done
+}
+
+poke() {
+	f="$T/$1.qed"
+	shift
+	python3 "$T/poke.py" "$f" "$@"
+}
+
+# run NAME: compare the two checks on $T/NAME.qed.
+run() {
+	f="$T/$1.qed"
+	n=$((n + 1))
+	qemu-img check -f qed --output=json "$f" >"$T/q.json" 2>/dev/null
+	qrc=$?
+	"$IMGCHECK" --output=json "$f" >"$T/o.json" 2>"$T/o.err"
+	orc=$?
+	if [ "$orc" -gt 3 ]; then
+		echo "qed.sh: $1: imgcheck exit $orc: $(cat "$T/o.err")"
+		fail=$((fail + 1))
+		return
+	fi
+	[ -n "${V:-}" ] && echo "qed.sh: $1: qemu exit $qrc," \
+	    "imgcheck exit $orc"
+	python3 "$T/cmp.py" "$1" "$qrc" "$orc" "$T/q.json" "$T/o.json" ||
+	    fail=$((fail + 1))
+}
+
+W2="write -P 0x22 1M 64k"
+
+base clean 64M "" "write -P 0x11 0 64k" "$W2" && run clean
+base zero_cluster 64M "" "write -P 0x11 0 64k" "write -z 64k 64k" &&
+    run zero_cluster
+base need_check && poke need_check or64 16 2 && run need_check
+base need_check_leak && poke need_check_leak grow 2 or64 16 2 &&
+    run need_check_leak
+base l1_past_eof && poke l1_past_eof le64 'l1off + 8' 0x40000000 &&
+    run l1_past_eof
+base l1_misaligned && poke l1_misaligned le64 l1off 'l1(0) + 0x200' &&
+    run l1_misaligned
+base l1_truncated_l2 && poke l1_truncated_l2 le64 'l1off + 8' 'eof - cs' &&
+    run l1_truncated_l2
+base l1_in_header && poke l1_in_header le64 'l1off + 8' 0 \
+    le64 'l1off + 16' 0x1000 && run l1_in_header
+base l2_past_eof && poke l2_past_eof le64 'l2off(0, 1)' 0x40000000 &&
+    run l2_past_eof
+base l2_in_header && poke l2_in_header le64 'l2off(0, 1)' 0x200 &&
+    run l2_in_header
+base l2_misaligned && poke l2_misaligned le64 'l2off(0, 1)' 'l2(0, 0) + 0x1000' &&
+    run l2_misaligned
+base l2_dup && poke l2_dup le64 'l2off(0, 1)' 'l2(0, 0)' && run l2_dup
+base l2_shared && poke l2_shared le64 'l1off + 8' 'l1(0)' && run l2_shared
+base data_into_l1 && poke data_into_l1 le64 'l2off(0, 1)' l1off &&
+    run data_into_l1
+base data_into_l2 4G "" "write -P 0x11 0 64k" "write -P 0x22 2G 64k" &&
+    poke data_into_l2 le64 'l2off(0, 1)' 'l1(1)' && run data_into_l2
+base data_into_own_l2 && poke data_into_own_l2 le64 'l2off(0, 1)' 'l1(0)' &&
+    run data_into_own_l2
+base orphan_l2 && poke orphan_l2 le64 l1off 0 && run orphan_l2
+base file_tail && truncate -s +100 "$T/file_tail.qed" && run file_tail
+base compat_bits && poke compat_bits le64 24 0xf0 le64 32 0xf0 &&
+    run compat_bits
+base phantom_leak 1G cluster_size=4096 "write -P 0x11 0 20M" &&
+    run phantom_leak
+base ts1 64M table_size=1 "write -P 0x11 0 4k" 2>/dev/null; run ts1
+base ts16 64M table_size=16 "write -P 0x11 0 64k" "$W2" && run ts16
+base unknown_feature && poke unknown_feature or64 16 0x10 &&
+    run unknown_feature
+base bad_l1_offset && poke bad_l1_offset le64 40 'l1off + 0x200' &&
+    run bad_l1_offset
+base cs_not_pow2 && poke cs_not_pow2 le32 4 65535 && run cs_not_pow2
+base ts_zero && poke ts_zero le32 8 0 && run ts_zero
+base ts_17 && poke ts_17 le32 8 17 && run ts_17
+base size_odd && poke size_odd le64 48 1000 && run size_odd
+base hs_huge && poke hs_huge le32 12 0xffffffff && run hs_huge
+base backing_off && poke backing_off or64 16 1 le32 56 65500 le32 60 100 &&
+    run backing_off
+qemu-img create -q -f raw "$T/base.raw" 64M &&
+    qemu-img create -q -f qed -b "$T/base.raw" -F raw "$T/backed.qed" &&
+    qemu-io -f qed -c "write -P 0x33 64k 64k" "$T/backed.qed" >/dev/null &&
+    run backed
+
+if [ "$fail" -ne 0 ]; then
+	echo "qed.sh: $fail of $n cases disagree with qemu-img check" >&2
+	exit 1
+fi
+echo "qed.sh: $n cases agree with qemu-img check"
