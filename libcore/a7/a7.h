@@ -103,6 +103,7 @@ struct a7_rec {
 	uint32_t	 nitems;	/* listings: value */
 	size_t		 item0;		/* listings: first in a7_tree.items */
 	size_t		 nitem;		/* listings: items collected */
+	bool		 fix_sum;	/* repair: recompute the checksum */
 };
 
 struct a7_tree {

@@ -132,7 +132,7 @@ a7_nonce_cmp(const void *x, const void *y)
 	return p->b < q->b ? -1 : p->b > q->b;
 }
 
-static void
+static bool
 a7_block_problem(struct a7 *a, struct report *rp, enum pr_id id,
     uint64_t b, const char *str, uint64_t found, uint64_t want)
 {
@@ -142,7 +142,7 @@ a7_block_problem(struct a7 *a, struct report *rp, enum pr_id id,
 	    .path = where, .flags = PC_HOST };
 
 	a7_where(a, where, sizeof(where), (int64_t)b, -1);
-	(void)report_problem(rp, id, &pc);
+	return report_problem(rp, id, &pc);
 }
 
 /* Report blocks sharing a nonce (§1: possible without the key). */
@@ -156,7 +156,7 @@ a7_nonces(struct a7 *a, struct a7_nonce *nv, struct report *rp)
 		if (memcmp(nv[i].n, nv[i - 1].n, A7_NONCE) != 0)
 			continue;
 		a->nonce_reuse++;
-		a7_block_problem(a, rp, PR_A7_NONCE_REUSE, nv[i].b, NULL,
+		(void)a7_block_problem(a, rp, PR_A7_NONCE_REUSE, nv[i].b, NULL,
 		    nv[i - 1].b, 0);
 	}
 }
@@ -246,8 +246,8 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 	}
 	if (a->nok == 0) {
 		a->keyfail = true;
-		a7_block_problem(a, rp, PR_A7_WRONG_KEY, 0, NULL, a->nblocks,
-		    0);
+		(void)a7_block_problem(a, rp, PR_A7_WRONG_KEY, 0, NULL,
+		    a->nblocks, 0);
 		rc = -IMG_EKEY;
 		goto out;
 	}
@@ -255,26 +255,27 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 	for (b = 0; b < a->nblocks; b++) {
 		bk = &a->blk[b];
 		if (bk->st == A7_BS_MAC) {
-			a7_block_problem(a, rp, PR_A7_DECRYPT_FAILED, b, NULL,
-			    0, 0);
+			if (a7_block_problem(a, rp, PR_A7_DECRYPT_FAILED, b,
+			    NULL, 0, 0) && b > 0)
+				bk->flags |= A7_BF_FIX_BLANK;
 			continue;
 		}
 		if (bk->flags & A7_BF_DIGEST_BAD)
-			a7_block_problem(a, rp, PR_A7_DIGEST_MISMATCH, b,
+			(void)a7_block_problem(a, rp, PR_A7_DIGEST_MISMATCH, b,
 			    NULL, 0, 0);
 		/* §9 rule 3: links in range and never the block itself. */
 		if (bk->prev == (int64_t)b)
-			a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
+			(void)a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
 			    "previous", 0, 0);
 		else if (bk->prev < -1 || bk->prev >= (int64_t)a->nblocks)
-			a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
+			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
 			    "previous", (uint64_t)(int64_t)bk->prev,
 			    a->nblocks);
 		if (bk->next == (int64_t)b)
-			a7_block_problem(a, rp, PR_A7_SELF_LINK, b, "next",
+			(void)a7_block_problem(a, rp, PR_A7_SELF_LINK, b, "next",
 			    0, 0);
 		else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks)
-			a7_block_problem(a, rp, PR_A7_LINK_RANGE, b, "next",
+			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b, "next",
 			    (uint64_t)(int64_t)bk->next, a->nblocks);
 	}
 out:

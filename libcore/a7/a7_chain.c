@@ -96,8 +96,8 @@ a7_chain_walk(struct img *img, struct a7 *a, size_t s, struct report *rp)
 	st->walked = true;
 	b = st->begin;
 	if (b < 1 || (uint64_t)b >= a->nblocks) {
-		(void)a7_chain_problem(img, a, rp, PR_A7_BEGIN_RANGE, s, b,
-		    (uint64_t)b, a->nblocks);
+		st->fix_cut = a7_chain_problem(img, a, rp, PR_A7_BEGIN_RANGE,
+		    s, b, (uint64_t)b, a->nblocks);
 		st->broken = true;
 		st->wend = -1;
 		st->wcount = 0;

@@ -84,8 +84,9 @@ a7_map(struct img *img, map_fn *fn, void *arg)
 		ext.offset = ext.start;
 		ext.has_offset = true;
 		ext.present = true;
+		/* Owned blank blocks (the trash) are still in use. */
 		ext.zero = zero;
-		ext.data = !zero;
+		ext.data = !zero || a->blk[start].owner != A7_OWN_NONE;
 		ext.owner = cur;
 		if ((rc = fn(arg, &ext)) != 0)
 			return rc;

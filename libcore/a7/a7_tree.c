@@ -272,7 +272,7 @@ a7_tree_visit(struct a7 *a, struct a7_tree *t, struct report *rp,
 				char	slot[16];
 
 				snprintf(slot, sizeof(slot), "%zu", i);
-				(void)a7_tree_problem(a, t, rp,
+				r.fix_sum = a7_tree_problem(a, t, rp,
 				    PR_A7_TREE_CHECKSUM, r.off, (uint64_t)p,
 				    slot, rb[rsz - 1], sum);
 			}
