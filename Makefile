@@ -22,7 +22,7 @@ DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw)
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
-              $(CFLAGS) $(SANFLAGS) $(DEP_CFLAGS) -Ilibcore -MMD -MP
+              $(CFLAGS) $(SANFLAGS) $(DEP_CFLAGS) -Ilibcore -Itests -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 # With SAN=1 everything goes to its own tree, so sanitized and plain

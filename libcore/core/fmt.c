@@ -17,13 +17,14 @@
 #include "core/banned.h"
 
 /*
- * Weak, so that a build without one of the format folders still links;
- * an absent format is a NULL slot that every loop skips.
+ * Strong references: they pull each format's objects out of libcore.a.
+ * Loops still skip NULL slots so a format can be left out by editing
+ * this table alone.
  */
-extern const struct fmt_ops	qcow2_ops __attribute__((weak));
-extern const struct fmt_ops	qed_ops __attribute__((weak));
-extern const struct fmt_ops	sparse_ops __attribute__((weak));
-extern const struct fmt_ops	a7_ops __attribute__((weak));
+extern const struct fmt_ops	qcow2_ops;
+extern const struct fmt_ops	qed_ops;
+extern const struct fmt_ops	sparse_ops;
+extern const struct fmt_ops	a7_ops;
 
 const struct fmt_ops *const fmt_table[FMT_NTAB] = {
 	&qcow2_ops,
