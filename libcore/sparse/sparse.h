@@ -158,6 +158,7 @@ struct sparse_totals {
 	uint64_t	 stored_bytes;	/* payload bytes in the file */
 	uint64_t	 lz4_frames;
 	uint64_t	 stop_end;	/* 0 when no stop frame */
+	uint64_t	 trailer_off;	/* trailer JSON, 0 when unknown */
 	bool		 complete;	/* a stop frame was found */
 };
 

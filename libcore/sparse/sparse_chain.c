@@ -9,7 +9,9 @@
  * stream's checkpoint as its parent, a differential one an earlier
  * checkpoint; the disk name stays and a changed virtual size is noted.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sparse/sparse.h"
@@ -36,13 +38,27 @@ sparse_chain(struct img **imgs, size_t n, struct report *rp)
 	struct pr_ctx		 pc;
 	const char		*kind;
 	char			 path[64];
-	size_t			 i, j;
+	char			*np;
+	size_t			 i, j, first, len;
 	bool			 inc, found;
 	int			 rc;
 
 	for (i = 0; i < n; i++) {
+		first = rp->nf;
 		if ((rc = imgs[i]->ops->check(imgs[i], rp)) != 0)
 			return rc;
+		/* Say which link each finding belongs to. */
+		for (j = first; j < rp->nf; j++) {
+			snprintf(path, sizeof(path), "chain[%zu]/", i);
+			len = strlen(path) + (rp->f[j].path != NULL ?
+			    strlen(rp->f[j].path) : 0) + 1;
+			if ((np = malloc(len)) == NULL)
+				return -ENOMEM;
+			snprintf(np, len, "%s%s", path, rp->f[j].path != NULL ?
+			    rp->f[j].path : "");
+			free(rp->f[j].path);
+			rp->f[j].path = np;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		sp = imgs[i]->priv;

@@ -453,10 +453,14 @@ lz4_payload(struct walk *w, const struct sparse_hdr *h, struct pr_ctx *fpc,
 	return 0;
 }
 
-/* Compare the lz4 frames just walked with trailer element el. */
+/*
+ * Compare the lz4 frames just walked with trailer element el.  The lz4
+ * frames decoded and checked are the truth: a wrong trailer puts the
+ * restore at risk but not the payload, so *good is left alone.
+ */
 static void
 trailer_compare(struct walk *w, const struct sparse_telem *el, uint64_t plen,
-    struct pr_ctx *fpc, bool *good)
+    struct pr_ctx *fpc)
 {
 	struct pr_ctx	pc = *fpc;
 	size_t		i;
@@ -465,7 +469,6 @@ trailer_compare(struct walk *w, const struct sparse_telem *el, uint64_t plen,
 		pc.found = plen;
 		pc.want = el->total;
 		sparse_pr(w->rp, PR_SPARSE_LZ4_PAYLOAD_SIZE, &pc);
-		*good = false;
 		return;
 	}
 	if (el->first == UINT32_MAX) {
@@ -473,15 +476,13 @@ trailer_compare(struct walk *w, const struct sparse_telem *el, uint64_t plen,
 			pc.found = w->nlsz;
 			pc.want = 1;
 			sparse_pr(w->rp, PR_SPARSE_LZ4_PIECE_COUNT, &pc);
-			*good = false;
-		}
+			}
 		return;
 	}
 	if (w->nlsz != el->npieces) {
 		pc.found = w->nlsz;
 		pc.want = el->npieces;
 		sparse_pr(w->rp, PR_SPARSE_LZ4_PIECE_COUNT, &pc);
-		*good = false;
 		return;
 	}
 	for (i = 0; i < w->nlsz; i++)
@@ -490,8 +491,7 @@ trailer_compare(struct walk *w, const struct sparse_telem *el, uint64_t plen,
 			pc.found = w->lsz[i];
 			pc.want = w->t.pieces[el->first + i];
 			sparse_pr(w->rp, PR_SPARSE_LZ4_PIECE_SIZE, &pc);
-			*good = false;
-		}
+			}
 }
 
 static bool
@@ -606,7 +606,7 @@ data_frame(struct walk *w, const struct sparse_hdr *h, bool range_ok)
 	next = 0;
 	if (rc == 0) {
 		if (el != NULL)
-			trailer_compare(w, el, plen, &pc, &good);
+			trailer_compare(w, el, plen, &pc);
 		if (ck_add_u64(pay, plen, &e) && is_crlf(w, e))
 			next = e + 2;
 	}
@@ -654,7 +654,6 @@ header_check(struct walk *w, const struct sparse_hdr *h, struct pr_ctx *pc)
 		return false;
 	if (h->flags & SH_BAD_SEP) {
 		pc->found = h->bad_byte;
-		pc->want = ' ';
 		sparse_pr(w->rp, PR_SPARSE_BAD_SEPARATOR, pc);
 	}
 	if (h->flags & SH_NONCANON) {
@@ -883,6 +882,8 @@ sparse_walk(struct img *img, struct report *rp,
 	walk_end(w);
 	if (o->chksum && (rc = sparse_chksum_check(img, rp)) != 0)
 		goto out;
+	if (w->t.located)
+		w->tot.trailer_off = w->t.json_off;
 	if (tot != NULL)
 		*tot = w->tot;
 out:
