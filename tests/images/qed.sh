@@ -9,6 +9,7 @@
 # V=1 prints each case's exit codes.
 B=${B:-build}
 IMGCHECK=${IMGCHECK:-$B/bin/imgcheck}
+IMGMAP=${IMGMAP:-$B/bin/imgmap}
 for t in qemu-img qemu-io python3; do
 	if ! command -v "$t" >/dev/null 2>&1; then
 		echo "qed.sh: SKIP: $t not found"
@@ -82,6 +83,21 @@ if bad:
     sys.exit(1)
 PY
 
+# mapcmp.py NAME QEMU OURS: the same runs with the same qemu keys.
+cat > "$T/mapcmp.py" <<'PY'
+import json, sys
+name, qf, of = sys.argv[1:4]
+KEYS = ("start", "length", "depth", "present", "zero", "data", "offset")
+q = [tuple(e.get(k) for k in KEYS) for e in json.load(open(qf))]
+try:
+    o = [tuple(e.get(k) for k in KEYS) for e in json.load(open(of))]
+except ValueError:
+    o = None
+if o != q:
+    print("qed.sh: map %s: %s, qemu %s" % (name, o, q))
+    sys.exit(1)
+PY
+
 n=0
 fail=0
 
@@ -125,6 +141,17 @@ run() {
 	[ -n "${V:-}" ] && echo "qed.sh: $1: qemu exit $qrc," \
 	    "imgcheck exit $orc"
 	python3 "$T/cmp.py" "$1" "$qrc" "$orc" "$T/q.json" "$T/o.json" ||
+	    fail=$((fail + 1))
+}
+
+# runmap NAME: compare imgmap with qemu-img map on $T/NAME.qed.
+runmap() {
+	[ -x "$IMGMAP" ] || return 0
+	n=$((n + 1))
+	qemu-img map -f qed --output=json "$T/$1.qed" >"$T/qm.json" ||
+	    { fail=$((fail + 1)); return; }
+	"$IMGMAP" --output=json "$T/$1.qed" >"$T/om.json" 2>"$T/o.err"
+	python3 "$T/mapcmp.py" "$1" "$T/qm.json" "$T/om.json" ||
 	    fail=$((fail + 1))
 }
 
@@ -181,6 +208,16 @@ qemu-img create -q -f raw "$T/base.raw" 64M &&
     qemu-img create -q -f qed -b "$T/base.raw" -F raw "$T/backed.qed" &&
     qemu-io -f qed -c "write -P 0x33 64k 64k" "$T/backed.qed" >/dev/null &&
     run backed
+
+base map_mixed 64M "" "write -P 1 0 64k" "write -P 2 64k 64k" \
+    "write -z 1M 128k" "write -P 3 3M 4k" "write -P 4 2M 128k" &&
+    runmap map_mixed
+runmap clean
+runmap zero_cluster
+runmap ts16
+base map_4k 8M cluster_size=4096 "write -P 1 0 1M" "write -z 4M 8k" \
+    "write -P 2 7M 4k" && runmap map_4k
+base map_odd 1000448 "" "write -P 1 0 1000448" && runmap map_odd
 
 if [ "$fail" -ne 0 ]; then
 	echo "qed.sh: $fail of $n cases disagree with qemu-img check" >&2
