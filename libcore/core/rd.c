@@ -142,37 +142,10 @@ rd_end(const struct rd *r)
 	return r->err;
 }
 
-uint64_t
-be64_at(const uint8_t *b)
-{
-	return (uint64_t)be32_at(b) << 32 | be32_at(b + 4);
-}
 
-uint32_t
-be32_at(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	    (uint32_t)b[2] << 8 | b[3];
-}
 
-uint16_t
-be16_at(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
 
-uint64_t
-le64_at(const uint8_t *b)
-{
-	return (uint64_t)le32_at(b + 4) << 32 | le32_at(b);
-}
 
-uint32_t
-le32_at(const uint8_t *b)
-{
-	return (uint32_t)b[3] << 24 | (uint32_t)b[2] << 16 |
-	    (uint32_t)b[1] << 8 | b[0];
-}
 
 void
 put_be64(uint8_t *b, uint64_t v)

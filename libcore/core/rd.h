@@ -9,8 +9,21 @@
 #ifndef CORE_RD_H
 #define CORE_RD_H
 
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define RD_BSWAP64(v)	(v)
+#define RD_BSWAP32(v)	(v)
+#define RD_LE64(v)	__builtin_bswap64(v)
+#define RD_LE32(v)	__builtin_bswap32(v)
+#else
+#define RD_BSWAP64(v)	__builtin_bswap64(v)
+#define RD_BSWAP32(v)	__builtin_bswap32(v)
+#define RD_LE64(v)	(v)
+#define RD_LE32(v)	(v)
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct rd {
 	const uint8_t	*p;
@@ -40,12 +53,53 @@ size_t		rd_left(const struct rd *r);
 /* The sticky error, 0 if every read succeeded. */
 int		rd_end(const struct rd *r) __attribute__((warn_unused_result));
 
-/* Unchecked-free helpers for fixed-size local buffers we own. */
-uint64_t	be64_at(const uint8_t *b);
-uint32_t	be32_at(const uint8_t *b);
-uint16_t	be16_at(const uint8_t *b);
-uint64_t	le64_at(const uint8_t *b);
-uint32_t	le32_at(const uint8_t *b);
+/*
+ * Byte-order helpers for buffers whose bounds the caller has already
+ * established (a whole table read into memory, a fixed local array).
+ * Inline: the table walks call them for every entry.
+ */
+static inline uint64_t
+be64_at(const uint8_t *b)
+{
+	uint64_t	v;
+
+	memcpy(&v, b, 8);
+	return RD_BSWAP64(v);
+}
+
+static inline uint32_t
+be32_at(const uint8_t *b)
+{
+	uint32_t	v;
+
+	memcpy(&v, b, 4);
+	return RD_BSWAP32(v);
+}
+
+static inline uint16_t
+be16_at(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static inline uint64_t
+le64_at(const uint8_t *b)
+{
+	uint64_t	v;
+
+	memcpy(&v, b, 8);
+	return RD_LE64(v);
+}
+
+static inline uint32_t
+le32_at(const uint8_t *b)
+{
+	uint32_t	v;
+
+	memcpy(&v, b, 4);
+	return RD_LE32(v);
+}
+
 void		put_be64(uint8_t *b, uint64_t v);
 void		put_be32(uint8_t *b, uint32_t v);
 void		put_be16(uint8_t *b, uint16_t v);

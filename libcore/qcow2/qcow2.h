@@ -100,6 +100,7 @@ struct qcow2_hdr {
 	uint32_t	refcount_order;
 	uint32_t	header_length;
 	uint8_t		compression_type;
+	uint8_t		padding[7];	/* 105..111 when header_length >= 112 */
 };
 
 struct qcow2_bitmap {
@@ -205,21 +206,83 @@ void	qcow2_snaptab_release(struct qcow2_snaptab *t);
 int	qcow2_snaptab_read(struct img *img, struct qcow2 *q,
 	    struct qcow2_snaptab *t, struct report *rp);
 
-/* qcow2_l2.c: classify entries. */
-enum qcow2_l2_kind	qcow2_l2_kind(const struct qcow2 *q, uint64_t e);
+/*
+ * Classify an L2 entry; the exact order of "Table entries" (spec 1.4)
+ * matters.  Inline: the walk calls it for every entry.
+ */
+static inline enum qcow2_l2_kind
+qcow2_l2_kind(const struct qcow2 *q, uint64_t e)
+{
+	if (e & QCOW2_OFLAG_COMPRESSED)
+		return QCOW2_L2_COMPRESSED;
+	if ((e & QCOW2_OFLAG_ZERO) && !q->extl2)
+		return (e & QCOW2_L2E_OFFSET_MASK) ? QCOW2_L2_ZERO_ALLOC :
+		    QCOW2_L2_ZERO_PLAIN;
+	if ((e & QCOW2_L2E_OFFSET_MASK) == 0) {
+		/* Offset 0 is a real cluster in an external data file. */
+		if (q->data_file && (e & QCOW2_OFLAG_COPIED))
+			return QCOW2_L2_NORMAL;
+		return QCOW2_L2_UNALLOCATED;
+	}
+	return QCOW2_L2_NORMAL;
+}
+
+/* qcow2_l2.c */
 /* Host byte range of a compressed descriptor. */
 void	qcow2_compressed_range(const struct qcow2 *q, uint64_t e,
 	    uint64_t *off, uint64_t *len);
 
 /* qcow2_refcount.c: the computed counts and stored refcount lookups. */
-struct qcow2_counts;
+#define QCOW2_CNT_SPILL	0xffffU
+
+struct qcow2_spill {
+	uint64_t	k;		/* cluster + 1; 0 = empty slot */
+	uint64_t	v;
+};
+
+struct qcow2_counts {
+	uint16_t		*a;	/* QCOW2_CNT_SPILL: see sp */
+	uint64_t		 n;	/* clusters covered */
+	uint64_t		 cap;
+	uint64_t		 max;	/* maximum refcount of the width */
+	uint16_t		 fastmax;	/* below this, a[k]++ is safe */
+	struct qcow2_spill	*sp;
+	size_t			 sp_cap;	/* power of two */
+	size_t			 sp_n;
+};
+
 int	qcow2_counts_new(uint64_t nclusters, uint64_t max,
 	    struct qcow2_counts **out);
 void	qcow2_counts_free(struct qcow2_counts *c);
-uint64_t qcow2_counts_len(const struct qcow2_counts *c);
-uint64_t qcow2_counts_get(const struct qcow2_counts *c, uint64_t k);
-/* +1 for cluster k; false when it is already at max (overflow). */
-int	qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow);
+uint64_t qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k);
+int	qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k,
+	    bool *overflow);
+
+static inline uint64_t
+qcow2_counts_len(const struct qcow2_counts *c)
+{
+	return c->n;
+}
+
+static inline uint64_t
+qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
+{
+	if (k < c->n && c->a[k] != QCOW2_CNT_SPILL)
+		return c->a[k];
+	return qcow2_counts_get_slow(c, k);
+}
+
+/* +1 for cluster k; *overflow when it is already at the maximum. */
+static inline int
+qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow)
+{
+	if (k < c->n && c->a[k] < c->fastmax) {
+		c->a[k]++;
+		*overflow = false;
+		return 0;
+	}
+	return qcow2_counts_inc_slow(c, k, overflow);
+}
 /* Refcount n of a refcount block buffer at index i. */
 uint64_t qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i);
 

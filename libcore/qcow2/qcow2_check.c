@@ -69,7 +69,67 @@ struct ck {
 	size_t			 nmm;
 	char			 l1name[112];	/* "active L1" / "snapshot ..." */
 	bool			 hard;		/* a hard failure was seen */
+	/*
+	 * COPIED summary, two bits per host cluster: an active L2 entry
+	 * with COPIED set (bit 0) or clear (bit 1) points here.  Compared
+	 * with the stored refcounts in the compare pass; only clusters that
+	 * disagree get the exact per-entry check of a second walk.
+	 */
+	uint8_t			*cf;
+	uint64_t		 cf_n;
+	bool			 cf_any;
+	bool			 recheck;	/* the second walk */
 };
+
+static inline void
+cf_mark(struct ck *ck, uint64_t k, bool copied)
+{
+	ck->cf[k / 4] |= (uint8_t)((copied ? 1U : 2U) << (2 * (k % 4)));
+}
+
+static inline unsigned
+cf_get(const struct ck *ck, uint64_t k)
+{
+	return (ck->cf[k / 4] >> (2 * (k % 4))) & 3U;
+}
+
+/*
+ * A structure path built only when a finding needs it: the walk passes
+ * through millions of entries and nearly all of them are fine.
+ */
+struct lpath {
+	const char	*fixed;		/* a constant path, or NULL */
+	const char	*l1name;	/* else: L1[l1idx] -> L2 @l2off [i] */
+	uint32_t	 l1idx;
+	uint64_t	 l2off;
+	uint64_t	 i;
+	bool		 built;
+	char		 buf[192];
+};
+
+#define LP(s)	(&(struct lpath){ .fixed = (s) })
+
+static const char *
+lpath_str(struct lpath *lp)
+{
+	if (lp->fixed != NULL)
+		return lp->fixed;
+	if (!lp->built) {
+		snprintf(lp->buf, sizeof(lp->buf), "%s[%" PRIu32 "] -> L2 @0x%"
+		    PRIx64 " [%" PRIu64 "]", lp->l1name, lp->l1idx, lp->l2off,
+		    lp->i);
+		lp->built = true;
+	}
+	return lp->buf;
+}
+
+/* report_problem() with the path filled in from lp. */
+static void
+rep(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp)
+{
+	pc->path = lpath_str(lp);
+	report_problem(ck->rp, id, pc);
+}
 
 /* ---- stored refcounts ------------------------------------------------- */
 
@@ -100,6 +160,27 @@ rbwin_load(struct ck *ck, struct rbwin *w, uint64_t t)
 	return 0;
 }
 
+/* Point *p at refcount block t (its table entry is non-zero, aligned). */
+static int
+rbwin_ptr(struct ck *ck, uint64_t t, const uint8_t **p)
+{
+	struct rbwin	*w;
+	int		 i, rc;
+
+	for (i = 0; i < 2; i++) {
+		w = &ck->win[i];
+		if (t >= w->t0 && t < w->t1)
+			goto hit;
+	}
+	w = ck->win[0].used <= ck->win[1].used ? &ck->win[0] : &ck->win[1];
+	if ((rc = rbwin_load(ck, w, t)) != 0)
+		return rc;
+hit:
+	w->used = ++ck->tick;
+	*p = w->buf + (t - w->t0) * ck->q->cs;
+	return 0;
+}
+
 /*
  * Stored refcount of cluster k.  -EIO when its refcount block is not
  * cluster aligned (QEMU cannot read it either); other errors are I/O.
@@ -108,9 +189,9 @@ static int
 stored_get(struct ck *ck, uint64_t k, uint64_t *val)
 {
 	struct qcow2	*q = ck->q;
-	struct rbwin	*w;
+	const uint8_t	*rb;
 	uint64_t	 t = k >> q->rb_bits, e, off;
-	int		 i, rc;
+	int		 rc;
 
 	if (t >= q->reftable_n) {
 		*val = 0;
@@ -124,18 +205,10 @@ stored_get(struct ck *ck, uint64_t k, uint64_t *val)
 	}
 	if ((off & (q->cs - 1)) != 0)
 		return -EIO;
-	for (i = 0; i < 2; i++) {
-		w = &ck->win[i];
-		if (t >= w->t0 && t < w->t1)
-			goto hit;
-	}
-	w = ck->win[0].used <= ck->win[1].used ? &ck->win[0] : &ck->win[1];
-	if ((rc = rbwin_load(ck, w, t)) != 0)
+	if ((rc = rbwin_ptr(ck, t, &rb)) != 0)
 		return rc;
-hit:
-	w->used = ++ck->tick;
-	*val = qcow2_rb_get(w->buf + (t - w->t0) * q->cs,
-	    q->h.refcount_order, k & ((1ULL << q->rb_bits) - 1));
+	*val = qcow2_rb_get(rb, q->h.refcount_order,
+	    k & ((1ULL << q->rb_bits) - 1));
 	return 0;
 }
 
@@ -147,7 +220,7 @@ hit:
  */
 static int
 add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
-    const char *path, uint64_t goff, uint64_t glen)
+    struct lpath *lp, uint64_t goff, uint64_t glen)
 {
 	struct qcow2	*q = ck->q;
 	struct pr_ctx	 pc;
@@ -157,8 +230,14 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 
 	if (len == 0)
 		return 0;
+	/* The common case: inside the file, one cluster, no overflow. */
+	if (off + len <= ck->file_len && len <= q->cs &&
+	    (off & (q->cs - 1)) + len <= q->cs) {
+		if ((rc = qcow2_counts_inc(ck->cnt, off >> q->h.cluster_bits,
+		    &ovf)) != 0 || !ovf)
+			return rc;
+	}
 	memset(&pc, 0, sizeof(pc));
-	pc.path = path;
 	pc.str = what;
 	pc.off = off;
 	pc.len = len;
@@ -172,19 +251,26 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 	/* QEMU: off + len - file_len >= cs, in signed arithmetic. */
 	if (!ck_add_u64(off, len, &end) || (end > ck->file_len &&
 	    end - ck->file_len >= q->cs)) {
-		report_problem(ck->rp, PR_QCOW2_REF_PAST_EOF, &pc);
+		rep(ck, PR_QCOW2_REF_PAST_EOF, &pc, lp);
 		return 0;
 	}
 	k = off >> q->h.cluster_bits;
 	last = (end - 1) >> q->h.cluster_bits;
+	if (off + len <= ck->file_len && len <= q->cs &&
+	    (off & (q->cs - 1)) + len <= q->cs) {
+		/* The fast path above already counted: it overflowed. */
+		ovf = true;
+		goto overflow;
+	}
 	for (; k <= last; k++) {
 		if ((rc = qcow2_counts_inc(ck->cnt, k, &ovf)) != 0)
 			return rc;
+overflow:
 		if (ovf) {
 			pc.off = k << q->h.cluster_bits;
 			pc.len = q->cs;
 			pc.want = q->rc_max;
-			report_problem(ck->rp, PR_QCOW2_REF_OVERFLOW, &pc);
+			rep(ck, PR_QCOW2_REF_OVERFLOW, &pc, lp);
 		}
 	}
 	return 0;
@@ -194,7 +280,7 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 
 static void
 copied_check_data(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
-    const char *path)
+    struct lpath *lp)
 {
 	struct pr_ctx	pc;
 	uint64_t	rc1;
@@ -211,11 +297,23 @@ copied_check_data(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
 	pc.len = ck->q->l2_entry_size;
 	pc.found = e;
 	pc.want = rc1;
-	pc.path = path;
 	pc.goff = goff;
 	pc.glen = ck->q->cs;
 	pc.flags = PC_HOST | PC_GUEST;
-	report_problem(ck->rp, PR_QCOW2_COPIED_DATA, &pc);
+	rep(ck, PR_QCOW2_COPIED_DATA, &pc, lp);
+}
+
+/* Note an active entry's COPIED flag for the compare pass, or check it. */
+static inline void
+copied_note(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
+    struct lpath *lp)
+{
+	uint64_t	k = (e & QCOW2_L2E_OFFSET_MASK) >> ck->q->h.cluster_bits;
+
+	if (!ck->q->data_file && k < ck->cf_n)
+		cf_mark(ck, k, (e & QCOW2_OFLAG_COPIED) != 0);
+	else
+		copied_check_data(ck, e, host, goff, lp);
 }
 
 /* Walk one L2 table held in buf (cs bytes, from l2off). */
@@ -228,8 +326,32 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	struct pr_ctx		 pc;
 	enum qcow2_l2_kind	 kind;
 	uint64_t		 i, e, bm, off, len, next = 0, goff, host;
-	char			 path[160];
+	struct lpath		 lp;
 	int			 rc;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.l1name = ck->l1name;
+	lp.l1idx = j->l1idx;
+	lp.l2off = j->l2off;
+	if (ck->recheck) {
+		/* Second walk: exact COPIED checks for flagged clusters. */
+		for (i = 0; j->copied_ok && i < q->l2_size; i++) {
+			e = be64_at(buf + i * q->l2_entry_size);
+			kind = qcow2_l2_kind(q, e);
+			if (kind != QCOW2_L2_NORMAL &&
+			    kind != QCOW2_L2_ZERO_ALLOC)
+				continue;
+			off = (e & QCOW2_L2E_OFFSET_MASK) >> q->h.cluster_bits;
+			if (off >= ck->cf_n || cf_get(ck, off) == 0)
+				continue;
+			lp.i = i;
+			lp.built = false;
+			copied_check_data(ck, e, j->l2off + i *
+			    q->l2_entry_size, ((uint64_t)j->l1idx * q->l2_size +
+			    i) << q->h.cluster_bits, &lp);
+		}
+		return 0;
+	}
 
 	for (i = 0; i < q->l2_size; i++) {
 		e = be64_at(buf + i * q->l2_entry_size);
@@ -239,42 +361,55 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 		kind = qcow2_l2_kind(q, e);
 		goff = ((uint64_t)j->l1idx * q->l2_size + i) << q->h.cluster_bits;
 		host = j->l2off + i * q->l2_entry_size;
-		snprintf(path, sizeof(path), "%s[%" PRIu32 "] -> L2 @0x%"
-		    PRIx64 " [%" PRIu64 "]", ck->l1name, j->l1idx, j->l2off, i);
+		lp.i = i;
+		lp.built = false;
+		if (kind == QCOW2_L2_NORMAL && !(e & QCOW2_L2E_RESERVED) &&
+		    bm == 0 && (e & (q->cs - 1)) == 0 && !q->data_file) {
+			/* A sound entry: statistics, COPIED, reference. */
+			off = e & QCOW2_L2E_OFFSET_MASK;
+			if (active) {
+				st->allocated_clusters++;
+				if (next != 0 && off != next)
+					st->fragmented_clusters++;
+				next = off + q->cs;
+				if (j->copied_ok)
+					copied_note(ck, e, host, goff, &lp);
+			}
+			if ((rc = add_ref(ck, off, q->cs, "data cluster", &lp,
+			    goff, q->cs)) != 0)
+				return rc;
+			continue;
+		}
 		memset(&pc, 0, sizeof(pc));
 		pc.off = host;
 		pc.len = q->l2_entry_size;
 		pc.found = e;
 		pc.want = bm;
-		pc.path = path;
 		pc.goff = goff;
 		pc.glen = q->cs;
 		pc.flags = PC_HOST | PC_GUEST;
 		if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED))
-			report_problem(ck->rp, PR_QCOW2_L2_RESERVED, &pc);
+			rep(ck, PR_QCOW2_L2_RESERVED, &pc, &lp);
 		switch (kind) {
 		case QCOW2_L2_COMPRESSED:
 			if (e & QCOW2_OFLAG_COPIED) {
 				pc.off = e & q->coffset_mask;
 				pc.len = q->l2_entry_size;
-				report_problem(ck->rp,
-				    PR_QCOW2_COMPRESSED_COPIED, &pc);
+				rep(ck, PR_QCOW2_COMPRESSED_COPIED, &pc, &lp);
 				pc.off = host;
 				e &= ~QCOW2_OFLAG_COPIED;
 			}
 			if (q->data_file) {
-				report_problem(ck->rp,
-				    PR_QCOW2_COMPRESSED_DATA_FILE, &pc);
+				rep(ck, PR_QCOW2_COMPRESSED_DATA_FILE, &pc, &lp);
 				break;
 			}
 			if (bm != 0) {
-				report_problem(ck->rp,
-				    PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc);
+				rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc, &lp);
 				break;
 			}
 			qcow2_compressed_range(q, e, &off, &len);
 			if ((rc = add_ref(ck, off, len, "compressed cluster",
-			    path, goff, q->cs)) != 0)
+			    &lp, goff, q->cs)) != 0)
 				return rc;
 			if (active) {
 				st->allocated_clusters++;
@@ -286,8 +421,7 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 		case QCOW2_L2_NORMAL:
 			off = e & QCOW2_L2E_OFFSET_MASK;
 			if ((bm >> 32) & bm)
-				report_problem(ck->rp,
-				    PR_QCOW2_SUBCLUSTER_BITMAP, &pc);
+				rep(ck, PR_QCOW2_SUBCLUSTER_BITMAP, &pc, &lp);
 			if ((off & (q->cs - 1)) != 0) {
 				bool	data = q->extl2 ?
 				    (bm & 0xffffffffULL) != 0 :
@@ -307,19 +441,17 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 					st->fragmented_clusters++;
 				next = off + q->cs;
 				if (j->copied_ok)
-					copied_check_data(ck, e, host, goff,
-					    path);
+					copied_note(ck, e, host, goff, &lp);
 			}
 			if (!q->data_file && (rc = add_ref(ck, off, q->cs,
-			    "data cluster", path, goff, q->cs)) != 0)
+			    "data cluster", &lp, goff, q->cs)) != 0)
 				return rc;
 			break;
 		case QCOW2_L2_ZERO_PLAIN:
 			break;
 		case QCOW2_L2_UNALLOCATED:
 			if (bm & 0xffffffffULL)
-				report_problem(ck->rp,
-				    PR_QCOW2_UNALLOC_SUBCLUSTER, &pc);
+				rep(ck, PR_QCOW2_UNALLOC_SUBCLUSTER, &pc, &lp);
 			break;
 		}
 	}
@@ -396,8 +528,8 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 	if (l1n == 0)
 		return 0;
 	snprintf(path, sizeof(path), "%s table", ck->l1name);
-	if ((rc = add_ref(ck, l1off, (uint64_t)l1n * 8, "L1 table", path, 0,
-	    0)) != 0)
+	if (!ck->recheck && (rc = add_ref(ck, l1off, (uint64_t)l1n * 8,
+	    "L1 table", LP(path), 0, 0)) != 0)
 		return rc;
 	if ((rc = qcow2_read_table(ck->img, l1off, l1n, &l1)) != 0)
 		return rc;
@@ -419,17 +551,26 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 		pc.goff = ((uint64_t)i * q->l2_size) << q->h.cluster_bits;
 		pc.glen = q->l2_size << q->h.cluster_bits;
 		pc.flags = PC_HOST | PC_GUEST;
+		l2off = e & QCOW2_L1E_OFFSET_MASK;
+		if (ck->recheck) {
+			/* Only which tables get COPIED checks, as before. */
+			jobs[n].l2off = l2off;
+			jobs[n].l1idx = i;
+			jobs[n].copied_ok = l2off != 0 && stored_get(ck,
+			    l2off >> q->h.cluster_bits, &rc1) == 0;
+			n++;
+			continue;
+		}
 		if (e & QCOW2_L1E_RESERVED)
 			report_problem(ck->rp, PR_QCOW2_L1_RESERVED, &pc);
-		l2off = e & QCOW2_L1E_OFFSET_MASK;
 		if (l2off == 0) {
 			/* QEMU does not count this; it walks cluster 0. */
 			pc.flags |= PC_NOCOUNT;
 			report_problem(ck->rp, PR_QCOW2_L1_EMPTY_OFFSET, &pc);
 			pc.flags &= ~PC_NOCOUNT;
 		}
-		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", path, pc.goff,
-		    pc.glen)) != 0)
+		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", LP(path),
+		    pc.goff, pc.glen)) != 0)
 			goto out;
 		if ((l2off & (q->cs - 1)) != 0) {
 			pc.off = l2off;
@@ -477,13 +618,13 @@ walk_bitmaps(struct ck *ck)
 	if (!q->has_bitmaps_ext || q->nb_bitmaps == 0)
 		return 0;
 	if ((rc = add_ref(ck, q->bitmap_dir_offset, q->bitmap_dir_size,
-	    "bitmap directory", "bitmap directory", 0, 0)) != 0)
+	    "bitmap directory", LP("bitmap directory"), 0, 0)) != 0)
 		return rc;
 	for (n = 0; n < q->nb_bitmaps; n++) {
 		b = &q->bitmaps[n];
 		snprintf(path, sizeof(path), "bitmap '%s' table", b->name);
 		if ((rc = add_ref(ck, b->table_offset,
-		    (uint64_t)b->table_size * 8, "bitmap table", path, 0,
+		    (uint64_t)b->table_size * 8, "bitmap table", LP(path), 0,
 		    0)) != 0)
 			return rc;
 		if ((rc = qcow2_bitmap_table_read(ck->img, q, b, &t,
@@ -509,7 +650,7 @@ walk_bitmaps(struct ck *ck)
 			if ((t[i] & QCOW2_BME_OFFSET_MASK) == 0)
 				continue;
 			if ((rc = add_ref(ck, t[i] & QCOW2_BME_OFFSET_MASK,
-			    q->cs, "bitmap data cluster", path, 0, 0)) != 0) {
+			    q->cs, "bitmap data cluster", LP(path), 0, 0)) != 0) {
 				free(t);
 				return rc;
 			}
@@ -559,8 +700,8 @@ walk_refblocks(struct ck *ck)
 			report_problem(ck->rp, PR_QCOW2_REFBLOCK_OUTSIDE, &pc);
 			continue;
 		}
-		if ((rc = add_ref(ck, off, q->cs, "refcount block", path, 0,
-		    0)) != 0)
+		if ((rc = add_ref(ck, off, q->cs, "refcount block", LP(path),
+		    0, 0)) != 0)
 			return rc;
 		if ((v = qcow2_counts_get(ck->cnt, k)) != 1) {
 			pc.found = v;
@@ -708,58 +849,111 @@ mm_report(struct ck *ck, const struct mismatch *m)
 
 /* ---- compare (spec 4.5) ----------------------------------------------- */
 
+/* Keep a mismatch for reverse mapping, or report it at once. */
+static int
+mm_add(struct ck *ck, uint64_t k, uint64_t r1, uint64_t r2, size_t *cap)
+{
+	struct mismatch	 m, *nm;
+
+	memset(&m, 0, sizeof(m));
+	m.k = k;
+	m.r1 = r1;
+	m.r2 = r2;
+	if (ck->nmm >= QCOW2_MISMATCH_KEEP) {
+		mm_report(ck, &m);
+		return 0;
+	}
+	if (ck->nmm == *cap) {
+		*cap = *cap == 0 ? 64 : *cap * 2;
+		if ((nm = reallocarray(ck->mm, *cap, sizeof(*nm))) == NULL)
+			return -ENOMEM;
+		ck->mm = nm;
+	}
+	ck->mm[ck->nmm++] = m;
+	return 0;
+}
+
+/* One cluster: stored r1 against computed r2, and the COPIED summary. */
+static inline int
+cmp_one(struct ck *ck, uint64_t k, uint64_t r1, uint64_t *highest,
+    size_t *cap)
+{
+	uint64_t	r2 = qcow2_counts_get(ck->cnt, k);
+	unsigned	f;
+
+	if ((r1 | r2) != 0)
+		*highest = k;
+	if (k < ck->cf_n && (f = cf_get(ck, k)) != 0) {
+		/* Keep only the clusters whose entries disagree. */
+		if ((r1 == 1 && (f & 2)) || (r1 != 1 && (f & 1)))
+			ck->cf_any = true;
+		else
+			ck->cf[k / 4] &= (uint8_t)~(3U << (2 * (k % 4)));
+	}
+	if (r1 == r2)
+		return 0;
+	return mm_add(ck, k, r1, r2, cap);
+}
+
 static int
 compare(struct ck *ck, uint64_t *highest)
 {
-	struct qcow2		*q = ck->q;
-	struct mismatch		 m, *nm;
-	struct pr_ctx		 pc;
-	uint64_t		 k, n = qcow2_counts_len(ck->cnt), r1, r2;
-	size_t			 cap = 0, i;
-	char			 path[64];
-	int			 rc;
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	const uint8_t	*rb;
+	uint64_t	 n = qcow2_counts_len(ck->cnt), t, k, k0, k1, e, off;
+	size_t		 cap = 0, i;
+	char		 path[64];
+	int		 rc;
 
 	*highest = 0;
-	for (k = 0; k < n; k++) {
-		if ((k & 0xfffff) == 0 && img_interrupted())
+	for (t = 0; (t << q->rb_bits) < n; t++) {
+		if (img_interrupted())
 			return -EINTR;
-		rc = stored_get(ck, k, &r1);
-		if (rc == -EIO) {
+		k0 = t << q->rb_bits;
+		k1 = n - k0 < (1ULL << q->rb_bits) ? n : k0 +
+		    (1ULL << q->rb_bits);
+		e = t < q->reftable_n ? q->reftable[t] : 0;
+		off = e & QCOW2_REFT_OFFSET_MASK;
+		if (off != 0 && (off & (q->cs - 1)) != 0) {
+			/* QEMU cannot read this block: each is an error. */
 			snprintf(path, sizeof(path), "refcount table [%"
-			    PRIu64 "]", k >> q->rb_bits);
-			memset(&pc, 0, sizeof(pc));
-			pc.off = k << q->h.cluster_bits;
-			pc.len = q->cs;
-			pc.idx = k;
-			pc.path = path;
-			pc.flags = PC_HOST;
-			report_problem(ck->rp, PR_QCOW2_REFCOUNT_UNREADABLE,
-			    &pc);
+			    PRIu64 "]", t);
+			for (k = k0; k < k1; k++) {
+				memset(&pc, 0, sizeof(pc));
+				pc.off = k << q->h.cluster_bits;
+				pc.len = q->cs;
+				pc.idx = k;
+				pc.path = path;
+				pc.flags = PC_HOST;
+				report_problem(ck->rp,
+				    PR_QCOW2_REFCOUNT_UNREADABLE, &pc);
+				if (k < ck->cf_n)	/* skipped, as QEMU */
+					ck->cf[k / 4] &= (uint8_t)~(3U <<
+					    (2 * (k % 4)));
+			}
 			continue;
 		}
-		if (rc != 0)
+		rb = NULL;
+		if (off != 0 && (rc = rbwin_ptr(ck, t, &rb)) != 0)
 			return rc;
-		r2 = qcow2_counts_get(ck->cnt, k);
-		if (r1 > 0 || r2 > 0)
-			*highest = k;
-		if (r1 == r2)
-			continue;
-		memset(&m, 0, sizeof(m));
-		m.k = k;
-		m.r1 = r1;
-		m.r2 = r2;
-		if (ck->nmm >= QCOW2_MISMATCH_KEEP) {
-			mm_report(ck, &m);
-			continue;
+		if (rb == NULL) {
+			for (k = k0; k < k1; k++)
+				if ((rc = cmp_one(ck, k, 0, highest,
+				    &cap)) != 0)
+					return rc;
+		} else if (q->h.refcount_order == 4) {
+			for (k = k0; k < k1; k++)
+				if ((rc = cmp_one(ck, k, be16_at(rb + 2 *
+				    (k - k0)), highest, &cap)) != 0)
+					return rc;
+		} else {
+			for (k = k0; k < k1; k++)
+				if ((rc = cmp_one(ck, k, qcow2_rb_get(rb,
+				    q->h.refcount_order, k - k0), highest,
+				    &cap)) != 0)
+					return rc;
 		}
-		if (ck->nmm == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			if ((nm = reallocarray(ck->mm, cap,
-			    sizeof(*nm))) == NULL)
-				return -ENOMEM;
-			ck->mm = nm;
-		}
-		ck->mm[ck->nmm++] = m;
 	}
 	if (ck->nmm == 0)
 		return 0;
@@ -777,6 +971,7 @@ check_header(struct ck *ck)
 {
 	struct qcow2	*q = ck->q;
 	struct pr_ctx	 pc;
+	size_t		 i;
 
 	memset(&pc, 0, sizeof(pc));
 	pc.path = "header";
@@ -798,6 +993,15 @@ check_header(struct ck *ck)
 	if (q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS) {
 		pc.found = q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS;
 		report_problem(ck->rp, PR_QCOW2_COMPAT_UNKNOWN, &pc);
+	}
+	for (i = 0; i < sizeof(q->h.padding); i++) {
+		if (q->h.padding[i] == 0)
+			continue;
+		pc.off = 105 + i;
+		pc.len = 1;
+		pc.idx = 105 + i;
+		pc.found = q->h.padding[i];
+		report_problem(ck->rp, PR_QCOW2_HDR_PADDING, &pc);
 	}
 	report_extra_bool(ck->rp, "dirty-flag",
 	    (q->h.incompatible & QCOW2_INCOMPAT_DIRTY) != 0);
@@ -883,8 +1087,13 @@ qcow2_check(struct img *img, struct report *rp)
 	n = img->size / q->cs + (img->size % q->cs != 0);
 	if ((rc = qcow2_counts_new(n, q->rc_max, &ck.cnt)) != 0)
 		goto out;
+	ck.cf_n = n;
+	if ((ck.cf = calloc((size_t)(n / 4 + 1), 1)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	rp->c.total_clusters = q->h.size / q->cs + (q->h.size % q->cs != 0);
-	if ((rc = add_ref(&ck, 0, q->cs, "header", "header", 0, 0)) != 0)
+	if ((rc = add_ref(&ck, 0, q->cs, "header", LP("header"), 0, 0)) != 0)
 		goto out;
 	snprintf(ck.l1name, sizeof(ck.l1name), "active L1");
 	if ((rc = walk_l1(&ck, q->h.l1_table_offset, q->h.l1_size,
@@ -893,22 +1102,31 @@ qcow2_check(struct img *img, struct report *rp)
 	if ((rc = walk_snapshots(&ck)) != 0)
 		goto out;
 	if (ck.snaps.n > 0 && (rc = add_ref(&ck, ck.snaps.offset,
-	    ck.snaps.bytes, "snapshot table", "snapshot table", 0, 0)) != 0)
+	    ck.snaps.bytes, "snapshot table", LP("snapshot table"), 0,
+	    0)) != 0)
 		goto out;
 	if ((rc = add_ref(&ck, q->h.refcount_table_offset, q->reftable_n * 8,
-	    "refcount table", "refcount table", 0, 0)) != 0)
+	    "refcount table", LP("refcount table"), 0, 0)) != 0)
 		goto out;
 	if (q->has_crypto_ext && (rc = add_ref(&ck, q->crypto_off,
-	    q->crypto_len, "LUKS header", "encryption header", 0, 0)) != 0)
+	    q->crypto_len, "LUKS header", LP("encryption header"), 0,
+	    0)) != 0)
 		goto out;
 	if ((rc = walk_bitmaps(&ck)) != 0)
 		goto out;
 	if ((rc = walk_refblocks(&ck)) != 0)
 		goto out;
 
-	/* 3. Compare with the refcounts on disk (4.5). */
+	/* 3. Compare with the refcounts on disk (4.5), then COPIED (4.8). */
 	if ((rc = compare(&ck, &highest)) != 0)
 		goto out;
+	if (ck.cf_any) {
+		ck.recheck = true;
+		snprintf(ck.l1name, sizeof(ck.l1name), "active L1");
+		if ((rc = walk_l1(&ck, q->h.l1_table_offset, q->h.l1_size,
+		    true)) != 0)
+			goto out;
+	}
 	rp->c.image_end_offset = (highest + 1) << q->h.cluster_bits;
 out:
 	qcow2_snaptab_release(&ck.snaps);
@@ -916,5 +1134,6 @@ out:
 	free(ck.win[0].buf);
 	free(ck.win[1].buf);
 	free(ck.mm);
+	free(ck.cf);
 	return rc;
 }

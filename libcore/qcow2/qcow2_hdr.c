@@ -97,6 +97,9 @@ qcow2_hdr_decode(const uint8_t *buf, size_t len, struct qcow2_hdr *out,
 		/* 104: compression_type, only when the header covers it. */
 		if (h.header_length > QCOW2_V3_HDR_MIN)
 			h.compression_type = rd_u8(&r);
+		/* 105: padding up to the 8-byte boundary, must be zero. */
+		if (h.header_length >= QCOW2_V3_HDR_MIN + 8)
+			rd_bytes(&r, h.padding, sizeof(h.padding));
 		if (rd_end(&r) != 0) {
 			WHY("qcow2 header truncated at compression_type");
 			return -IMG_EINVAL;

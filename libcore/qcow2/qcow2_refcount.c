@@ -20,22 +20,7 @@
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-#define CNT_SPILL	0xffffU
-
-struct spill_ent {
-	uint64_t	k;		/* cluster + 1; 0 = empty slot */
-	uint64_t	v;
-};
-
-struct qcow2_counts {
-	uint16_t		*a;
-	uint64_t		 n;	/* clusters covered */
-	uint64_t		 cap;
-	uint64_t		 max;	/* maximum refcount of the width */
-	struct spill_ent	*sp;
-	size_t			 sp_cap;	/* power of two */
-	size_t			 sp_n;
-};
+#define CNT_SPILL	QCOW2_CNT_SPILL
 
 int
 qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
@@ -53,6 +38,8 @@ qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
 	}
 	c->n = nclusters;
 	c->max = max;
+	/* a[k] + 1 must stay below both the spill mark and the maximum. */
+	c->fastmax = (uint16_t)(max < CNT_SPILL - 1 ? max : CNT_SPILL - 1);
 	*out = c;
 	return 0;
 }
@@ -67,13 +54,8 @@ qcow2_counts_free(struct qcow2_counts *c)
 	free(c);
 }
 
-uint64_t
-qcow2_counts_len(const struct qcow2_counts *c)
-{
-	return c->n;
-}
 
-static struct spill_ent *
+static struct qcow2_spill *
 spill_find(const struct qcow2_counts *c, uint64_t k)
 {
 	size_t	i;
@@ -92,7 +74,7 @@ spill_find(const struct qcow2_counts *c, uint64_t k)
 static int
 spill_put(struct qcow2_counts *c, uint64_t k, uint64_t v)
 {
-	struct spill_ent	*e, *old;
+	struct qcow2_spill	*e, *old;
 	size_t			 i, oc;
 
 	if ((e = spill_find(c, k)) != NULL) {
@@ -124,9 +106,9 @@ spill_put(struct qcow2_counts *c, uint64_t k, uint64_t v)
 }
 
 uint64_t
-qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
+qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k)
 {
-	const struct spill_ent	*e;
+	const struct qcow2_spill	*e;
 
 	if (k >= c->n)
 		return 0;
@@ -137,7 +119,7 @@ qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
 }
 
 int
-qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow)
+qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k, bool *overflow)
 {
 	uint16_t	*na;
 	uint64_t	 v, ncap;
