@@ -45,7 +45,7 @@
 #define A7_MAX_DEPTH		16		/* B+tree levels */
 #define A7_MAX_STREAMS		(1u << 20)	/* registry records */
 #define A7_MAX_PATH_DEPTH	64		/* directory nesting */
-#define A7_READ_CHUNK		256		/* blocks per pread in the scan */
+#define A7_READ_CHUNK		256		/* blocks per read, scan */
 
 enum a7_bstate {
 	A7_BS_OK,		/* decrypted */
@@ -139,7 +139,7 @@ struct a7_ent {
 	uint64_t	 length;
 	bool		 deleted;
 	char		 name[257];
-	bool		 name_full;	/* 256 bytes, no NUL: cannot re-derive */
+	bool		 name_full;	/* 256 bytes: key not re-derivable */
 	char		*path;		/* full path, owned */
 	long		 stream;	/* index in a7.st, -1 */
 	size_t		 rec_off;	/* in the entries stream */

@@ -272,11 +272,11 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 			    "previous", (uint64_t)(int64_t)bk->prev,
 			    a->nblocks);
 		if (bk->next == (int64_t)b)
-			(void)a7_block_problem(a, rp, PR_A7_SELF_LINK, b, "next",
-			    0, 0);
+			(void)a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
+			    "next", 0, 0);
 		else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks)
-			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b, "next",
-			    (uint64_t)(int64_t)bk->next, a->nblocks);
+			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
+			    "next", (uint64_t)(int64_t)bk->next, a->nblocks);
 	}
 out:
 	free(buf);

@@ -166,7 +166,7 @@ a7_ent_decode(const uint8_t *v, struct a7_ent *e)
 	rd_bytes(&r, e->parent, 16);			/* 17 */
 	rd_bytes(&r, e->owner, 16);			/* 33 */
 	rd_bytes(&r, e->sid, 16);			/* 49 */
-	rd_skip(&r, 16);				/* 65: created, modified */
+	rd_skip(&r, 16);				/* 65: created, mod. */
 	e->length = rd_be64(&r);			/* 81 */
 	e->deleted = rd_u8(&r) != 0;			/* 89 */
 	rd_bytes(&r, e->name, 256);			/* 90 */
