@@ -151,6 +151,14 @@ uint64_t qed_bm_count_clear(const struct qed_bm *bm, uint64_t from,
 
 /* qed_check.c */
 int	qed_check(struct img *img, struct report *rp);
+/*
+ * The check's walk; with fix, also zero invalid offsets the report lets
+ * us fix, write those tables back and clear NEED_CHECK when consistent.
+ */
+int	qed_walk(struct img *img, struct report *rp, bool fix);
+
+/* qed_repair.c */
+int	qed_repair(struct img *img, struct report *rp, const char *out_path);
 
 /* qed_map.c */
 int	qed_map(struct img *img, map_fn *fn, void *arg);

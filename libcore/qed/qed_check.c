@@ -14,13 +14,20 @@
  * index every cs - 1 clusters; each skipped index is a leak that is not
  * there.  The counters use QEMU's numbering so that verdicts agree; a
  * second bitmap numbered offset / cs gives the findings, and when the two
- * leak counts differ an info finding says why.  Nothing here writes.
+ * leak counts differ an info finding says why.
+ *
+ * The same walk repairs when asked (qed_walk with fix): like QEMU it only
+ * zeroes invalid L1 and L2 offsets, whose problems are counted as fixed
+ * instead of as corruptions, writes the tables it changed back, and
+ * clears NEED_CHECK last, once no corruption and no check error remains.
+ * Leaks and double references are left alone.  qed_check never writes.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qed/qed.h"
 #include "core/banned.h"
@@ -38,6 +45,10 @@ struct qck {
 	uint64_t		*l1;	/* one chunk of the L1 table */
 	uint64_t		*l2;	/* one chunk of an L2 table */
 	int			 ioerr;	/* last I/O error, as QEMU keeps */
+	bool			 fix;	/* repair: may write */
+	bool			 clear_nc;	/* may clear NEED_CHECK */
+	bool			 clear_ac;	/* may clear autoclear bits */
+	bool			 nc_done;	/* NEED_CHECK reported */
 	char			 path[96];
 };
 
@@ -93,7 +104,25 @@ qck_guest(const struct qck *ck, uint64_t idx, uint64_t span,
 	pc->flags |= PC_GUEST;
 }
 
-static void
+/*
+ * Report an invalid offset and say whether it is to be zeroed: QEMU
+ * counts it as fixed in repair mode, as a corruption otherwise.
+ */
+static bool
+qck_bad_offset(struct qck *ck, enum pr_id id, struct pr_ctx *pc)
+{
+	bool	fixed;
+
+	pc->flags |= PC_NOCOUNT;
+	fixed = report_problem(ck->rp, id, pc) && ck->fix;
+	if (fixed)
+		ck->rp->c.corruptions_fixed++;
+	else
+		ck->rp->c.corruptions++;
+	return fixed;
+}
+
+static bool
 qck_l1_bad(struct qck *ck, uint64_t i, uint64_t e, enum qed_off_err oe)
 {
 	struct pr_ctx	pc = { .off = e, .len = ck->g->table_bytes, .idx = i,
@@ -121,11 +150,10 @@ qck_l1_bad(struct qck *ck, uint64_t i, uint64_t e, enum qed_off_err oe)
 		id = PR_QED_L1_TABLE_WRAP;
 		break;
 	}
-	/* The check never writes; a repair pass acts on the answer. */
-	(void)report_problem(ck->rp, id, &pc);
+	return qck_bad_offset(ck, id, &pc);
 }
 
-static void
+static bool
 qck_l2_bad(struct qck *ck, uint64_t l1i, uint64_t toff, uint64_t j,
     uint64_t d, enum qed_off_err oe)
 {
@@ -153,7 +181,35 @@ qck_l2_bad(struct qck *ck, uint64_t l1i, uint64_t toff, uint64_t j,
 		pc.want = ck->g->file_size;
 		break;
 	}
-	(void)report_problem(ck->rp, id, &pc);
+	return qck_bad_offset(ck, id, &pc);
+}
+
+/* Write cnt entries of the table at off, from entry first, back. */
+static int
+qck_write_back(struct qck *ck, uint64_t off, uint64_t first, size_t cnt,
+    const uint64_t *ent, const char *what)
+{
+	struct pr_ctx	 pc;
+	uint8_t		*buf;
+	size_t		 k;
+	int		 rc;
+
+	if ((buf = malloc(cnt * 8)) == NULL)
+		return -ENOMEM;
+	for (k = 0; k < cnt; k++)
+		put_le64(buf + 8 * k, ent[k]);
+	rc = img_pwrite(ck->img, off + first * 8, buf, cnt * 8);
+	free(buf);
+	if (rc == 0 || rc == -ENOMEM)
+		return rc;
+	/* QEMU: a failed table write is one check error. */
+	memset(&pc, 0, sizeof(pc));
+	pc.off = off + first * 8;
+	pc.len = cnt * 8;
+	pc.str = what;
+	pc.flags = PC_HOST;
+	(void)report_problem(ck->rp, PR_CORE_IO_ERROR, &pc);
+	return 0;
 }
 
 /* Walk one L2 table at toff (L1 entry l1i); I/O errors are returned. */
@@ -166,9 +222,11 @@ qck_l2(struct qck *ck, uint64_t l1i, uint64_t toff)
 	enum qed_off_err	 oe;
 	uint64_t		 base, j, d, last = 0, dups;
 	size_t			 k, cnt;
+	bool			 dirty;
 	int			 rc;
 
 	for (base = 0; base < g->nent; base += cnt) {
+		dirty = false;
 		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
 		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
 		if ((rc = qed_table_read(ck->img, g, toff, base, cnt,
@@ -184,7 +242,10 @@ qck_l2(struct qck *ck, uint64_t l1i, uint64_t toff)
 				c->fragmented_clusters++;
 			last = d;
 			if ((oe = qed_cluster_off_check(g, d)) != QED_OFF_OK) {
-				qck_l2_bad(ck, l1i, toff, j, d, oe);
+				if (qck_l2_bad(ck, l1i, toff, j, d, oe)) {
+					ck->l2[k] = 0;
+					dirty = true;
+				}
 				continue;
 			}
 			if ((rc = qck_qmark(ck, d, 1, &dups)) != 0 ||
@@ -211,14 +272,18 @@ qck_l2(struct qck *ck, uint64_t l1i, uint64_t toff)
 			qck_guest(ck, l1i * g->nent + j, g->cs, &pc);
 			(void)report_problem(ck->rp, PR_QED_DATA_SHARED, &pc);
 		}
+		if (dirty && (rc = qck_write_back(ck, toff, base, cnt, ck->l2,
+		    "an L2 table")) != 0)
+			return rc;
 	}
 	return 0;
 }
 
-/* One L1 entry e at index i. */
+/* One L1 entry *ep at index i; an invalid one is zeroed when fixed. */
 static int
-qck_l1_entry(struct qck *ck, uint64_t i, uint64_t e)
+qck_l1_entry(struct qck *ck, uint64_t i, uint64_t *ep, bool *dirty)
 {
+	uint64_t		 e = *ep;
 	const struct qed_geom	*g = ck->g;
 	struct pr_ctx		 pc;
 	enum qed_off_err	 oe;
@@ -228,7 +293,10 @@ qck_l1_entry(struct qck *ck, uint64_t i, uint64_t e)
 	if (e == 0)
 		return 0;
 	if ((oe = qed_table_off_check(g, e)) != QED_OFF_OK) {
-		qck_l1_bad(ck, i, e, oe);
+		if (qck_l1_bad(ck, i, e, oe)) {
+			*ep = 0;
+			*dirty = true;
+		}
 		return 0;
 	}
 	if ((rc = qck_qmark(ck, e, g->ts, &dups)) != 0 ||
@@ -311,11 +379,6 @@ qck_header(struct qck *ck)
 	pc.path = "header";
 	pc.flags = PC_HOST;
 	pc.len = 8;
-	if (h->features & QED_F_NEED_CHECK) {
-		pc.off = 16;
-		pc.found = h->features;
-		(void)report_problem(ck->rp, PR_QED_NEED_CHECK, &pc);
-	}
 	if (h->compat_features != 0) {
 		pc.off = 24;
 		pc.found = h->compat_features;
@@ -324,7 +387,8 @@ qck_header(struct qck *ck)
 	if (h->autoclear_features != 0) {
 		pc.off = 32;
 		pc.found = h->autoclear_features;
-		(void)report_problem(ck->rp, PR_QED_AUTOCLEAR_UNKNOWN, &pc);
+		ck->clear_ac = report_problem(ck->rp, PR_QED_AUTOCLEAR_UNKNOWN,
+		    &pc) && ck->fix;
 	}
 	if (ck->q->backing != NULL) {
 		memset(&pc, 0, sizeof(pc));
@@ -351,17 +415,80 @@ qck_limit(struct qck *ck, const char *what, uint64_t n, uint64_t max)
 	return -IMG_ELIMIT;
 }
 
+/*
+ * NEED_CHECK, reported once the walk says whether the tables are in fact
+ * consistent: only then may a repair clear it (QEMU's rule, spec 4.2).
+ */
+static void
+qck_need_check(struct qck *ck, bool consistent)
+{
+	struct pr_ctx	pc;
+
+	ck->nc_done = true;
+	if (!(ck->q->hdr.features & QED_F_NEED_CHECK))
+		return;
+	memset(&pc, 0, sizeof(pc));
+	pc.path = "header";
+	pc.flags = PC_HOST;
+	pc.off = 16;
+	pc.len = 8;
+	pc.found = ck->q->hdr.features;
+	if (consistent)
+		ck->clear_nc = report_problem(ck->rp, PR_QED_NEED_CHECK,
+		    &pc) && ck->fix;
+	else
+		(void)report_problem(ck->rp, PR_QED_NEED_CHECK_KEPT, &pc);
+}
+
+/*
+ * Repair's last step: flush what was written, then rewrite the header
+ * fields it may clear (features at 16, autoclear_features at 32).
+ */
+static int
+qck_header_fix(struct qck *ck)
+{
+	struct qed	*q = ck->img->priv;
+	uint8_t		 b[8];
+	int		 rc;
+
+	if (!ck->clear_ac && !ck->clear_nc)
+		return 0;
+	if (fsync(ck->img->fd) != 0)
+		return -errno;
+	if (ck->clear_ac) {
+		put_le64(b, 0);
+		if ((rc = img_pwrite(ck->img, 32, b, 8)) != 0)
+			return rc;
+		q->hdr.autoclear_features = 0;
+	}
+	if (ck->clear_nc) {
+		put_le64(b, q->hdr.features & ~QED_F_NEED_CHECK);
+		if ((rc = img_pwrite(ck->img, 16, b, 8)) != 0)
+			return rc;
+		q->hdr.features &= ~QED_F_NEED_CHECK;
+	}
+	return fsync(ck->img->fd) == 0 ? 0 : -errno;
+}
+
 int
 qed_check(struct img *img, struct report *rp)
+{
+	return qed_walk(img, rp, false);
+}
+
+int
+qed_walk(struct img *img, struct report *rp, bool fix)
 {
 	struct qck		 ck;
 	const struct qed_geom	*g;
 	struct pr_ctx		 pc;
 	uint64_t		 base, corrupt0, errors0, dups;
 	size_t			 k, cnt;
+	bool			 dirty, consistent = false;
 	int			 rc;
 
 	memset(&ck, 0, sizeof(ck));
+	ck.fix = fix;
 	ck.img = img;
 	ck.q = img->priv;
 	ck.g = g = &ck.q->g;
@@ -400,6 +527,7 @@ qed_check(struct img *img, struct report *rp)
 
 	/* 2. Every L1 entry, whatever the guest size. */
 	for (base = 0; base < g->nent; base += cnt) {
+		dirty = false;
 		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
 		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
 		rc = qed_table_read(img, g, ck.q->hdr.l1_table_offset, base,
@@ -423,16 +551,31 @@ qed_check(struct img *img, struct report *rp)
 				rc = -EINTR;
 				goto out;
 			}
-			if ((rc = qck_l1_entry(&ck, base + k, ck.l1[k])) != 0)
+			if ((rc = qck_l1_entry(&ck, base + k, &ck.l1[k],
+			    &dirty)) != 0)
 				goto out;
 		}
+		/* 3. The L1 chunk, once its invalid entries are zeroed. */
+		if (dirty && (rc = qck_write_back(&ck,
+		    ck.q->hdr.l1_table_offset, base, cnt, ck.l1,
+		    "the L1 table")) != 0)
+			goto out;
 	}
 
 	/* 4. Leaks only when the whole image was walked. */
-	if (ck.ioerr == 0)
+	if (ck.ioerr == 0) {
 		qck_leaks(&ck);
+		consistent = rp->c.corruptions == corrupt0 &&
+		    rp->c.check_errors == errors0;
+	}
+	qck_need_check(&ck, consistent);
+	if (ck.ioerr == 0 && ck.fix && (rc = qck_header_fix(&ck)) != 0)
+		goto out;
 	rc = ck.ioerr;
 out:
+	/* A walk stopped early knows nothing about the tables. */
+	if (!ck.nc_done)
+		qck_need_check(&ck, false);
 	report_extra_bool(rp, "need-check",
 	    (ck.q->hdr.features & QED_F_NEED_CHECK) != 0);
 	if (rc == 0)
