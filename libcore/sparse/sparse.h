@@ -30,6 +30,12 @@ struct json_object;
 #define SPARSE_CHKSUM_MAX	64
 /* Extents a salvage keeps in memory (16 bytes and more each). */
 #define SPARSE_SALVAGE_MAX	(64u << 20)
+/*
+ * Upstream restores an extent of this size or more piece by piece, one
+ * lz4 frame per piece of this size, and smaller ones as a single frame
+ * (its NBD maximum request size); salvage re-encodes to match.
+ */
+#define SPARSE_UPSTREAM_PIECE	(32u << 20)
 /* Strings we keep from the meta JSON. */
 #define SPARSE_STR_MAX		256
 

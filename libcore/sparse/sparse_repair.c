@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <lz4frame.h>
 
 #include "sparse/sparse.h"
 #include "core/banned.h"
@@ -47,7 +48,7 @@ struct srec {
 
 /* One frame of the new stream: a kept record or a zero fill. */
 struct sout {
-	const struct srec *rec;		/* NULL: zero frame */
+	struct srec	*rec;		/* NULL: zero frame */
 	uint64_t	 start;
 	uint64_t	 len;
 };
@@ -221,7 +222,7 @@ static size_t
 plan(struct salvage *sv, struct report *rp, uint64_t vsize, bool full,
     struct sout *out, uint64_t *data_sum, uint64_t *lost_bytes)
 {
-	const struct srec	*r;
+	struct srec		*r;
 	uint64_t		 cursor = 0, end;
 	size_t			 i, n = 0;
 
@@ -398,6 +399,135 @@ wr_trailer(struct wr *w, struct salvage *sv, const struct sout *out,
 	wr_hdr(w, SK_COMP, 0, len);
 }
 
+/* Does upstream's reader take the lz4 frames of r as they are? */
+static bool
+upstream_shape(const struct srec *r)
+{
+	uint64_t	want;
+
+	want = r->len < SPARSE_UPSTREAM_PIECE ? 1 : (r->len +
+	    SPARSE_UPSTREAM_PIECE - 1) / SPARSE_UPSTREAM_PIECE;
+	return r->nlz4 == want;
+}
+
+struct rechunk {
+	LZ4F_dctx	*dctx;
+	uint8_t		*piece;		/* decoded piece */
+	uint8_t		*frame;		/* its lz4 frame */
+	size_t		 bound;
+	uint8_t		*in;
+};
+
+static void
+rechunk_release(struct rechunk *rc)
+{
+	if (rc->dctx != NULL)
+		LZ4F_freeDecompressionContext(rc->dctx);
+	free(rc->piece);
+	free(rc->frame);
+	free(rc->in);
+	memset(rc, 0, sizeof(*rc));
+}
+
+static void
+lz4_prefs(LZ4F_preferences_t *p, size_t content)
+{
+	memset(p, 0, sizeof(*p));
+	p->frameInfo.blockSizeID = LZ4F_max64KB;
+	p->frameInfo.blockMode = LZ4F_blockIndependent;
+	p->frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+	p->frameInfo.blockChecksumFlag = LZ4F_blockChecksumEnabled;
+	p->frameInfo.contentSize = content;
+}
+
+/* Compress the decoded piece into one frame and write it. */
+static int
+rechunk_emit(struct wr *w, struct rechunk *rc, struct salvage *sv,
+    size_t fill, uint64_t *stored)
+{
+	LZ4F_preferences_t	 prefs;
+	uint64_t		*nl;
+	size_t			 n, cap;
+
+	lz4_prefs(&prefs, fill);
+	n = LZ4F_compressFrame(rc->frame, rc->bound, rc->piece, fill, &prefs);
+	if (LZ4F_isError(n))
+		return -IMG_EINVAL;
+	wr_put(w, rc->frame, n);
+	if (sv->nlz == sv->caplz) {
+		cap = sv->caplz * 2 + 64;
+		if ((nl = reallocarray(sv->lz, cap, sizeof(*nl))) == NULL)
+			return -ENOMEM;
+		sv->lz = nl;
+		sv->caplz = cap;
+	}
+	sv->lz[sv->nlz++] = n;
+	*stored += n;
+	return 0;
+}
+
+/*
+ * Decode the lz4 frames of r and write them again in upstream's shape:
+ * one frame per 32 MiB piece.  r's sizes are updated for the trailer.
+ */
+static int
+rechunk(struct wr *w, struct img *img, struct srec *r, struct salvage *sv,
+    struct rechunk *rc)
+{
+	LZ4F_preferences_t	 prefs;
+	uint64_t		 off = r->pay_off, left = r->pay_len;
+	uint64_t		 stored = 0, decoded = 0;
+	size_t			 fill = 0, n, ssz, dsz, first = sv->nlz;
+	size_t			 ret, used;
+	int			 err;
+
+	if (rc->piece == NULL) {
+		lz4_prefs(&prefs, SPARSE_UPSTREAM_PIECE);
+		rc->bound = LZ4F_compressFrameBound(SPARSE_UPSTREAM_PIECE,
+		    &prefs);
+		if (LZ4F_isError(LZ4F_createDecompressionContext(&rc->dctx,
+		    LZ4F_VERSION)) || (rc->piece =
+		    malloc(SPARSE_UPSTREAM_PIECE)) == NULL || (rc->frame =
+		    malloc(rc->bound)) == NULL || (rc->in =
+		    malloc(SPARSE_WBUF_LEN)) == NULL)
+			return -ENOMEM;
+	}
+	LZ4F_resetDecompressionContext(rc->dctx);
+	while (left > 0) {
+		n = left > SPARSE_WBUF_LEN ? SPARSE_WBUF_LEN : (size_t)left;
+		if ((err = img_pread(img, off, rc->in, n)) != 0)
+			return err;
+		off += n;
+		left -= n;
+		used = 0;
+		do {
+			dsz = SPARSE_UPSTREAM_PIECE - fill;
+			ssz = n - used;
+			ret = LZ4F_decompress(rc->dctx, rc->piece + fill, &dsz,
+			    rc->in + used, &ssz, NULL);
+			if (LZ4F_isError(ret))
+				return -IMG_EINVAL;
+			used += ssz;
+			fill += dsz;
+			decoded += dsz;
+			if (fill == SPARSE_UPSTREAM_PIECE) {
+				if ((err = rechunk_emit(w, rc, sv, fill,
+				    &stored)) != 0)
+					return err;
+				fill = 0;
+			}
+		} while (used < n || (dsz > 0 && ret != 0));
+	}
+	if (fill > 0 && (err = rechunk_emit(w, rc, sv, fill, &stored)) != 0)
+		return err;
+	if (decoded != r->len)
+		return -IMG_EINVAL;
+	r->lz4_first = first;
+	r->nlz4 = sv->nlz - first;
+	r->pay_len = stored;
+	return 0;
+}
+
 static int
 open_out(struct img *img, const char *out, int *fdp)
 {
@@ -443,7 +573,8 @@ sparse_repair(struct img *img, struct report *rp, const char *outp)
 	struct sout		*out = NULL;
 	struct json_object	*meta = NULL;
 	struct wr		 w;
-	const struct srec	*r;
+	struct rechunk		 rk;
+	struct srec		*r;
 	const char		*js;
 	uint64_t		 vsize, dsum, lost_bytes, end;
 	size_t			 i, n, jl;
@@ -457,6 +588,7 @@ sparse_repair(struct img *img, struct report *rp, const char *outp)
 	}
 	memset(&sv, 0, sizeof(sv));
 	memset(&w, 0, sizeof(w));
+	memset(&rk, 0, sizeof(rk));
 	memset(&wo, 0, sizeof(wo));
 	memset(&tot, 0, sizeof(tot));
 	w.fd = -1;
@@ -513,7 +645,11 @@ sparse_repair(struct img *img, struct report *rp, const char *outp)
 			continue;
 		}
 		wr_hdr(&w, SK_DATA, r->start, r->len);
-		wr_copy(&w, img, r->pay_off, r->pay_len);
+		if (r->compressed && !upstream_shape(r)) {
+			if ((rc = rechunk(&w, img, r, &sv, &rk)) != 0)
+				goto out;
+		} else
+			wr_copy(&w, img, r->pay_off, r->pay_len);
 		wr_put(&w, crlf, 2);
 	}
 	wr_hdr(&w, SK_STOP, 0, 0);
@@ -534,6 +670,7 @@ out:
 		close(w.fd);
 	if (meta != NULL)
 		json_object_put(meta);
+	rechunk_release(&rk);
 	free(out);
 	free(w.buf);
 	free(sv.r);
