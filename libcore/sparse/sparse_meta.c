@@ -316,11 +316,13 @@ sparse_meta_read(struct img *img, struct sparse_meta *m, struct report *rp)
 	    (rc = img_pread(img, end - 2, crlf, 2)) != 0)
 		goto out;
 	if (crlf[0] != '\r' || crlf[1] != '\n') {
+		/* J is wrong: the first frame may start before 40 + J. */
 		pc.found = h.len;
 		sparse_pr(rp, PR_SPARSE_META_NO_CRLF, &pc);
-	} else
+	} else {
 		m->start = SS_AT;
-	m->first_frame = end;
+		m->first_frame = end;
+	}
 	pc.off = SPARSE_HDR_LEN;
 	pc.len = h.len;
 	pc.found = 0;

@@ -503,6 +503,18 @@ is_crlf(struct walk *w, uint64_t off)
 	    p[1] == '\n';
 }
 
+/* Is there a plausible header at off (or the end of the frames)? */
+static bool
+next_is_header(struct walk *w, uint64_t off)
+{
+	const uint8_t	*p;
+
+	if (off == w->end)
+		return true;
+	return src_get(&w->s, off, SPARSE_HDR_LEN, &p) == 0 &&
+	    sparse_hdr_plausible(p);
+}
+
 /* Hand a plain payload to on_data in window-sized pieces. */
 static int
 plain_data(struct walk *w, uint64_t pay, uint64_t goff, uint64_t len)
@@ -573,9 +585,16 @@ data_frame(struct walk *w, const struct sparse_hdr *h, bool range_ok)
 		if (!is_crlf(w, e - 2)) {
 			pc.found = h->len;
 			sparse_pr(w->rp, PR_SPARSE_PAYLOAD_NO_CRLF, &pc);
-			if ((rc = emit_ext(w, h, pay, plen, false)) != 0)
-				return rc;
-			return resync(w, pay, &found);
+			/*
+			 * When the next header starts right after where the
+			 * CR LF should be, the length is right and only the
+			 * terminator was hit: keep the payload.
+			 */
+			if (!next_is_header(w, e)) {
+				if ((rc = emit_ext(w, h, pay, plen, false)) != 0)
+					return rc;
+				return resync(w, pay, &found);
+			}
 		}
 		if (w->o->on_data != NULL && range_ok &&
 		    (rc = plain_data(w, pay, h->start, h->len)) != 0)
