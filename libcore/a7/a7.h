@@ -41,7 +41,7 @@
 
 /* Limits on values from disk. */
 #define A7_MAX_BLOCKS		(1u << 22)	/* 16 GiB archives */
-#define A7_MAX_TREE_BLOCKS	16384		/* 64 MiB per tree stream */
+#define A7_MAX_TREE_BLOCKS	8192		/* 32 MiB per tree stream */
 #define A7_MAX_DEPTH		16		/* B+tree levels */
 #define A7_MAX_STREAMS		(1u << 20)	/* registry records */
 #define A7_MAX_PATH_DEPTH	64		/* directory nesting */
@@ -58,7 +58,8 @@ enum a7_bflags {
 	A7_BF_BLANK      = 1u << 1,	/* §3 blank block */
 	A7_BF_FIX_TRASH  = 1u << 2,	/* repair: move to the trash */
 	A7_BF_FIX_HDR    = 1u << 3,	/* repair: rewrite prev/index */
-	A7_BF_FIX_BLANK  = 1u << 4	/* repair: reset to blank first */
+	A7_BF_FIX_BLANK  = 1u << 4,	/* repair: reset to blank first */
+	A7_BF_FIX_NEXT   = 1u << 5	/* repair: bad next link, cut here */
 };
 
 #define A7_OWN_NONE	(-1)
@@ -175,6 +176,7 @@ struct a7 {
 	bool		 meta_stale;
 	bool		 fix_meta;	/* repair: rewrite block 0 records */
 	bool		 fix_tail;	/* repair: drop the partial block */
+	bool		 fix_trash_rec;	/* repair: the trash grew */
 	uint8_t		 meta[A7_PLAIN];
 	struct a7_ahdr	 ahdr;
 	struct a7_stream *st;		/* 0..4 special, then data streams */

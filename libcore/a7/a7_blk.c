@@ -271,12 +271,15 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
 			    "previous", (uint64_t)(int64_t)bk->prev,
 			    a->nblocks);
-		if (bk->next == (int64_t)b)
-			(void)a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
-			    "next", 0, 0);
-		else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks)
-			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
-			    "next", (uint64_t)(int64_t)bk->next, a->nblocks);
+		if (bk->next == (int64_t)b) {
+			if (a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
+			    "next", 0, 0))
+				bk->flags |= A7_BF_FIX_NEXT;
+		} else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks) {
+			if (a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
+			    "next", (uint64_t)(int64_t)bk->next, a->nblocks))
+				bk->flags |= A7_BF_FIX_NEXT;
+		}
 	}
 out:
 	free(buf);

@@ -137,7 +137,8 @@ a7_chain_walk(struct img *img, struct a7 *a, size_t s, struct report *rp)
 		if (nx == b || nx < -1 || nx >= (int64_t)a->nblocks) {
 			/* Reported by the scan; the chain ends here. */
 			st->broken = true;
-			st->fix_cut = st->fix_cut || (rp->repair & REPAIR_ALL);
+			if (bk->flags & A7_BF_FIX_NEXT)
+				st->fix_cut = true;
 			break;
 		}
 		prev = b;

@@ -100,7 +100,7 @@ a7_reset(struct a7 *a)
 	a->root = -1;
 	a->nok = a->nonce_reuse = 0;
 	a->keyfail = a->meta_ok = a->meta_stale = false;
-	a->fix_meta = a->fix_tail = false;
+	a->fix_meta = a->fix_tail = a->fix_trash_rec = false;
 	a->analysed = false;
 	memset(&a->ahdr, 0, sizeof(a->ahdr));
 }

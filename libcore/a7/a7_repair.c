@@ -256,7 +256,8 @@ a7_fix_trash(struct a7_fix *fx)
 	uint64_t		 b;
 
 	memset(nil, 0, sizeof(nil));
-	if (tr->wcount == 0)
+	/* The trash record lives in block 0: it must be writable. */
+	if (tr->wcount == 0 || (!a->meta_ok && !a->fix_meta))
 		return 0;
 	for (b = 1; b < a->nblocks; b++) {
 		bk = &a->blk[b];
@@ -273,7 +274,7 @@ a7_fix_trash(struct a7_fix *fx)
 		bk->owner = 0;
 		tr->wend = (int32_t)b;
 		tr->wcount++;
-		a->fix_meta = true;
+		a->fix_trash_rec = true;
 	}
 	return 0;
 }
@@ -288,17 +289,19 @@ a7_fix_meta(struct a7_fix *fx)
 	uint64_t		 len;
 	unsigned		 n;
 
-	if (!a->fix_meta)
+	if (!a->fix_meta && !a->fix_trash_rec)
 		return 0;
 	if ((p = a7_fix_get(fx, 0)) == NULL)
 		return -ENOMEM;
+	memset(id, 0, sizeof(id));
 	if (!a->meta_ok)
 		memset(p, 0, A7_PLAIN);
-	memset(id, 0, sizeof(id));
-	a7_plain_hdr(p, -1, -1, 0, id);
+	if (a->fix_meta)
+		a7_plain_hdr(p, -1, -1, 0, id);
 	for (n = 0; n < A7_NSPECIAL; n++) {
 		st = &a->st[n];
-		if (st->wcount == 0)
+		/* Only the trash record, unless block 0 may be rebuilt. */
+		if (st->wcount == 0 || (!a->fix_meta && n != 0))
 			continue;
 		len = n == 0 ? 0 : a->tree[n].len != 0 ? a->tree[n].len :
 		    st->length;
