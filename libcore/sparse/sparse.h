@@ -87,7 +87,7 @@ enum sparse_start {
 
 /* The meta frame, decoded (section 4). */
 struct sparse_meta {
-	bool		 ok;		/* JSON parsed and required keys there */
+	bool		 ok; /* JSON parsed and required keys there */
 	int		 version;	/* 1, 2; 0 unknown */
 	bool		 prototype;	/* hyphenated keys */
 	uint64_t	 virtual_size;
@@ -112,7 +112,7 @@ struct sparse_meta {
 /* One trailer element (section 5.2). */
 struct sparse_telem {
 	uint64_t	 total;		/* payload bytes */
-	uint64_t	 key;		/* object key (== total unless damaged) */
+	uint64_t	 key; /* object key (== total unless damaged) */
 	uint32_t	 first;		/* index into pieces; UINT32_MAX: int */
 	uint32_t	 npieces;
 	bool		 valid;		/* a well-formed element */
@@ -122,7 +122,8 @@ struct sparse_trailer {
 	bool			 present;	/* a comp header at EOF-40 */
 	bool			 ok;		/* JSON parsed into elements */
 	bool			 located;	/* json_off is known */
-	bool			 damaged;	/* reported; bytes after stop are it */
+	/* reported; bytes after stop are it */
+	bool			 damaged;
 	uint64_t		 comp_off;	/* EOF - 40 */
 	uint64_t		 json_off;	/* EOF - 42 - T */
 	uint64_t		 json_len;	/* T */
@@ -147,9 +148,9 @@ struct sparse_ext {
 	uint64_t		 start;		/* guest */
 	uint64_t		 len;
 	uint64_t		 pay_off;	/* data: payload in the file */
-	uint64_t		 pay_len;	/* stored bytes (lz4 or plain) */
+	uint64_t		 pay_len; /* stored bytes (lz4 or plain) */
 	bool			 compressed;
-	bool			 intact;	/* header, range, payload all good */
+	bool			 intact; /* header, range, payload all good */
 	const uint64_t		*lz4_sizes;	/* stored size of each lz4 */
 	size_t			 nlz4;		/* frame; valid in callback */
 };

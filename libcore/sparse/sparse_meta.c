@@ -302,9 +302,11 @@ sparse_meta_read(struct img *img, struct sparse_meta *m, struct report *rp)
 	if (h.len > SPARSE_META_MAX || !ck_add_u64(h.len, SPARSE_HDR_LEN + 2,
 	    &end) || end > size) {
 		pc.found = h.len;
-		pc.want = size - SPARSE_HDR_LEN - 2 < SPARSE_META_MAX ?
-		    (size < SPARSE_HDR_LEN + 2 ? 0 : size - SPARSE_HDR_LEN - 2) :
-		    SPARSE_META_MAX;
+		/* The largest J that would fit. */
+		pc.want = size < SPARSE_HDR_LEN + 2 ? 0 :
+		    size - SPARSE_HDR_LEN - 2;
+		if (pc.want > SPARSE_META_MAX)
+			pc.want = SPARSE_META_MAX;
 		sparse_pr(rp, PR_SPARSE_META_LENGTH, &pc);
 		return 0;
 	}

@@ -270,6 +270,8 @@ lsz_push(struct walk *w, uint64_t v)
 	uint64_t	*n;
 	size_t		 cap;
 
+	if (w->nlsz >= SPARSE_PIECES_MAX)
+		return 1; /* not kept: the payload is not salvaged */
 	if (w->nlsz == w->caplsz) {
 		cap = w->caplsz == 0 ? 64 : w->caplsz * 2;
 		if ((n = reallocarray(w->lsz, cap, sizeof(*n))) == NULL)
@@ -423,8 +425,10 @@ lz4_payload(struct walk *w, const struct sparse_hdr *h, struct pr_ctx *fpc,
 			*good = false;
 			return rc;
 		}
-		if ((rc = lsz_push(w, fend - pos)) != 0)
+		if ((rc = lsz_push(w, fend - pos)) < 0)
 			return rc;
+		if (rc > 0)
+			*good = false;
 		if (fdec == UINT64_MAX)
 			known = false;
 		else {
@@ -591,7 +595,8 @@ data_frame(struct walk *w, const struct sparse_hdr *h, bool range_ok)
 			 * terminator was hit: keep the payload.
 			 */
 			if (!next_is_header(w, e)) {
-				if ((rc = emit_ext(w, h, pay, plen, false)) != 0)
+				rc = emit_ext(w, h, pay, plen, false);
+				if (rc != 0)
 					return rc;
 				return resync(w, pay, &found);
 			}

@@ -124,10 +124,9 @@ big(int argc, char **argv)
 			if (f.fr[k].kind != 'd' || f.fr[k].pay_len >
 			    BIG_EXTENT * 2)
 				continue;
-			if (pread(fd, buf, f.fr[k].pay_len,
-			    (off_t)f.fr[k].pay_off) != (ssize_t)f.fr[k].pay_len ||
-			    write(lfd, buf, f.fr[k].pay_len) !=
-			    (ssize_t)f.fr[k].pay_len)
+			n = f.fr[k].pay_len;
+			if (pread(fd, buf, n, (off_t)f.fr[k].pay_off) !=
+			    (ssize_t)n || write(lfd, buf, n) != (ssize_t)n)
 				err(1, "cannot copy lz4 frames");
 		}
 		free(buf);

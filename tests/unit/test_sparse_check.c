@@ -554,7 +554,8 @@ suite_sparse_check(void)
 	CU_add_test(s, "extract and chains of restores", test_extract);
 	CU_add_test(s, "map and info", test_map_info);
 	CU_add_test(s, "salvage checks clean", test_salvage);
-	CU_add_test(s, "salvage keeps data, reports loss", test_salvage_restores);
+	CU_add_test(s, "salvage keeps data, reports loss",
+	    test_salvage_restores);
 	CU_add_test(s, "chains", test_chain);
 	return 0;
 }
