@@ -58,8 +58,7 @@ enum a7_bflags {
 	A7_BF_BLANK      = 1u << 1,	/* §3 blank block */
 	A7_BF_FIX_TRASH  = 1u << 2,	/* repair: move to the trash */
 	A7_BF_FIX_HDR    = 1u << 3,	/* repair: rewrite prev/index */
-	A7_BF_FIX_BLANK  = 1u << 4,	/* repair: reset to blank first */
-	A7_BF_FIX_NEXT   = 1u << 5	/* repair: bad next link, cut here */
+	A7_BF_FIX_BLANK  = 1u << 4	/* repair: reset to blank first */
 };
 
 #define A7_OWN_NONE	(-1)
@@ -205,8 +204,10 @@ int	a7_blk_seal(struct img *img, struct a7 *a, uint8_t *plain,
 	    uint8_t *raw);
 /* Read and decrypt block b: 0, 1 on MAC failure, or a negative error. */
 int	a7_blk_read(struct img *img, uint64_t b, uint8_t *plain);
-/* Pass 1: read, decrypt and verify every block; report block problems. */
+/* Pass 1: read and decrypt every block, check nonces, MACs, digests. */
 int	a7_scan(struct img *img, struct a7 *a, struct report *rp);
+/* After the walks: report digests and bad links, naming their files. */
+void	a7_blocks_report(struct a7 *a, struct report *rp);
 
 /* a7_meta.c: block 0. */
 int	a7_meta_decode(struct img *img, struct a7 *a, struct report *rp);

@@ -132,16 +132,32 @@ a7_nonce_cmp(const void *x, const void *y)
 	return p->b < q->b ? -1 : p->b > q->b;
 }
 
+/*
+ * Report a problem of block b; once the walks have run, name its stream
+ * and file and the bytes of that file it holds.
+ */
 static bool
 a7_block_problem(struct a7 *a, struct report *rp, enum pr_id id,
     uint64_t b, const char *str, uint64_t found, uint64_t want)
 {
-	char		where[160];
-	struct pr_ctx	pc = { .off = b * A7_BLOCK, .len = A7_BLOCK,
+	const struct a7_stream	*st;
+	char			 where[512];
+	struct pr_ctx		 pc = { .off = b * A7_BLOCK, .len = A7_BLOCK,
 	    .idx = b, .str = str, .found = found, .want = want,
 	    .path = where, .flags = PC_HOST };
+	uint64_t		 goff;
 
 	a7_where(a, where, sizeof(where), (int64_t)b, -1);
+	if (a->blk != NULL && b < a->nblocks && a->blk[b].owner >= 0) {
+		st = &a->st[a->blk[b].owner];
+		goff = (uint64_t)a->blk[b].index * A7_DATA;
+		if (st->slot < 0 && goff < st->length) {
+			pc.flags |= PC_GUEST;
+			pc.goff = goff;
+			pc.glen = st->length - goff < A7_DATA ?
+			    st->length - goff : A7_DATA;
+		}
+	}
 	return report_problem(rp, id, &pc);
 }
 
@@ -254,12 +270,27 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 	a->meta_ok = a->blk[0].st == A7_BS_OK;
 	for (b = 0; b < a->nblocks; b++) {
 		bk = &a->blk[b];
-		if (bk->st == A7_BS_MAC) {
-			if (a7_block_problem(a, rp, PR_A7_DECRYPT_FAILED, b,
-			    NULL, 0, 0) && b > 0)
-				bk->flags |= A7_BF_FIX_BLANK;
+		if (bk->st == A7_BS_MAC && a7_block_problem(a, rp,
+		    PR_A7_DECRYPT_FAILED, b, NULL, 0, 0) && b > 0)
+			bk->flags |= A7_BF_FIX_BLANK;
+	}
+out:
+	free(buf);
+	free(nv);
+	return rc;
+}
+
+void
+a7_blocks_report(struct a7 *a, struct report *rp)
+{
+	struct a7_blk	*bk;
+	uint64_t	 b;
+	bool		 fix;
+
+	for (b = 0; b < a->nblocks; b++) {
+		bk = &a->blk[b];
+		if (bk->st != A7_BS_OK)
 			continue;
-		}
 		if (bk->flags & A7_BF_DIGEST_BAD)
 			(void)a7_block_problem(a, rp, PR_A7_DIGEST_MISMATCH, b,
 			    NULL, 0, 0);
@@ -271,18 +302,15 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 			(void)a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
 			    "previous", (uint64_t)(int64_t)bk->prev,
 			    a->nblocks);
-		if (bk->next == (int64_t)b) {
-			if (a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
-			    "next", 0, 0))
-				bk->flags |= A7_BF_FIX_NEXT;
-		} else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks) {
-			if (a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
-			    "next", (uint64_t)(int64_t)bk->next, a->nblocks))
-				bk->flags |= A7_BF_FIX_NEXT;
-		}
+		fix = false;
+		if (bk->next == (int64_t)b)
+			fix = a7_block_problem(a, rp, PR_A7_SELF_LINK, b,
+			    "next", 0, 0);
+		else if (bk->next < -1 || bk->next >= (int64_t)a->nblocks)
+			fix = a7_block_problem(a, rp, PR_A7_LINK_RANGE, b,
+			    "next", (uint64_t)(int64_t)bk->next, a->nblocks);
+		/* The walk ended at this block: a repair cuts it there. */
+		if (fix && bk->owner >= 0)
+			a->st[bk->owner].fix_cut = true;
 	}
-out:
-	free(buf);
-	free(nv);
-	return rc;
 }

@@ -59,6 +59,16 @@ a7_chain_problem(struct img *img, struct a7 *a, struct report *rp,
 	pc.idx = b >= 0 ? (uint64_t)b : (uint64_t)hb;
 	a7_stream_name(a, s, name, sizeof(name));
 	a7_where(a, where, sizeof(where), hb, (long)s);
+	/* The bytes of the stream from where the walk stopped. */
+	if (st->slot < 0 && id != PR_A7_BEGIN_RANGE &&
+	    (uint64_t)st->wcount * A7_DATA < st->length) {
+		pc.flags |= PC_GUEST;
+		pc.goff = (uint64_t)st->wcount * A7_DATA;
+		pc.glen = st->length - pc.goff;
+	} else if (st->slot < 0 && id == PR_A7_BEGIN_RANGE) {
+		pc.flags |= PC_GUEST;
+		pc.glen = st->length;
+	}
 	return report_problem(rp, id, &pc);
 }
 
@@ -116,6 +126,7 @@ a7_chain_walk(struct img *img, struct a7 *a, size_t s, struct report *rp)
 		else if (memcmp(bk->sid, st->id, 16) != 0)
 			stop = PR_A7_CROSS_LINK;
 		if (stop != PR_COUNT) {
+			st->wcount = k;
 			if (a7_chain_problem(img, a, rp, stop, s, b, 0, 0))
 				st->fix_cut = true;
 			st->broken = true;
@@ -135,10 +146,8 @@ a7_chain_walk(struct img *img, struct a7 *a, size_t s, struct report *rp)
 		if (nx == -1)
 			break;
 		if (nx == b || nx < -1 || nx >= (int64_t)a->nblocks) {
-			/* Reported by the scan; the chain ends here. */
+			/* a7_blocks_report() reports it; the chain ends. */
 			st->broken = true;
-			if (bk->flags & A7_BF_FIX_NEXT)
-				st->fix_cut = true;
 			break;
 		}
 		prev = b;
@@ -166,6 +175,11 @@ a7_chain_compare(struct a7 *a, size_t s, struct report *rp)
 	pc.idx = (uint64_t)hb;
 	a7_stream_name(a, s, name, sizeof(name));
 	a7_where(a, where, sizeof(where), hb, (long)s);
+	if (st->slot < 0 && st->length > cap) {
+		pc.flags |= PC_GUEST;
+		pc.goff = cap;
+		pc.glen = st->length - cap;
+	}
 	if (st->slot >= 0 && !st->broken && (st->wend != st->end ||
 	    st->wcount != st->count)) {
 		/* §4.4: block 0 lags behind the chains after a crash. */

@@ -131,6 +131,7 @@ a7_analyse_key(struct img *img, struct a7 *a, struct report *rp)
 		}
 		a7_chain_walk(img, a, s, rp);
 	}
+	a7_blocks_report(a, rp);
 	for (s = 0; s < a->nst; s++)
 		a7_chain_compare(a, s, rp);
 	a7_orphans(img, a, rp);
