@@ -538,6 +538,97 @@ test_repair(void)
 	repair_ok(mut_begin, 15 * 4096, false);
 }
 
+/* Without the key nonces can still be compared (§1). */
+static void
+test_nokey_nonce(void)
+{
+	struct a7f	f;
+	struct report	rp;
+
+	CU_ASSERT_EQUAL_FATAL(a7f_build(&f, std_sizes, 3), 0);
+	mut_nonce(&f);
+	CU_ASSERT_EQUAL(check_path(put(&f, 0), false, NULL, &rp), -IMG_EKEY);
+	CU_ASSERT_TRUE(found_at(&rp, PR_A7_NONCE_REUSE, 12));
+	CU_ASSERT_EQUAL(rp.seen[PR_A7_NO_KEY], 1);
+	report_release(&rp);
+	a7f_free(&f);
+}
+
+/* A digest finding names the file and the bytes of it the block holds. */
+static void
+test_guest_range(void)
+{
+	struct a7f	f;
+	struct report	rp;
+	size_t		i;
+	bool		ok = false;
+
+	CU_ASSERT_EQUAL_FATAL(a7f_build(&f, std_sizes, 3), 0);
+	a7f_plain(&f, 13)[60] ^= 1;
+	f.flags[13] |= A7F_F_KEEP_DIGEST;
+	CU_ASSERT_EQUAL(check_path(put(&f, 0), true, NULL, &rp), 0);
+	for (i = 0; i < rp.nf; i++)
+		if (rp.f[i].id == PR_A7_DIGEST_MISMATCH &&
+		    (rp.f[i].flags & PC_GUEST) && rp.f[i].guest_off == 4008 &&
+		    rp.f[i].guest_len == 4008 && rp.f[i].path != NULL &&
+		    strstr(rp.f[i].path, "/file1.bin") != NULL)
+			ok = true;
+	CU_ASSERT_TRUE(ok);
+	report_release(&rp);
+	a7f_free(&f);
+}
+
+/* -r leaks moves a blank orphan to the trash but leaves corruption. */
+static void
+test_repair_leaks_only(void)
+{
+	struct report	rp;
+	struct a7f	f;
+	struct img	*img;
+	const char	*path;
+	char		out[128];
+
+	CU_ASSERT_EQUAL_FATAL(a7f_build(&f, std_sizes, 3), 0);
+	mut_orphan_blank(&f);
+	mut_stale(&f);
+	path = put(&f, 0);
+	snprintf(out, sizeof(out), "%s/r%d.ar7", tdir, tn++);
+	CU_ASSERT_EQUAL_FATAL(open_ar(path, true, NULL, 0, &img), 0);
+	report_init(&rp);
+	rp.repair = REPAIR_LEAKS;
+	CU_ASSERT_EQUAL(img_repair(img, &rp, out), 0);
+	CU_ASSERT_EQUAL(rp.c.leaks_fixed, 1);
+	CU_ASSERT_EQUAL(rp.c.corruptions_fixed, 0);
+	img_close(img);
+	report_release(&rp);
+	CU_ASSERT_EQUAL(check_path(out, true, NULL, &rp), 0);
+	CU_ASSERT_EQUAL(rp.c.leaks, 0);
+	CU_ASSERT_EQUAL(rp.seen[PR_A7_STALE_META], 1);
+	report_release(&rp);
+	a7f_free(&f);
+}
+
+/* Repair needs the key. */
+static void
+test_repair_nokey(void)
+{
+	struct report	rp;
+	struct a7f	f;
+	struct img	*img;
+	char		out[128];
+
+	CU_ASSERT_EQUAL_FATAL(a7f_build(&f, std_sizes, 1), 0);
+	snprintf(out, sizeof(out), "%s/r%d.ar7", tdir, tn++);
+	CU_ASSERT_EQUAL_FATAL(open_ar(put(&f, 0), false, NULL, 0, &img), 0);
+	report_init(&rp);
+	rp.repair = REPAIR_ALL;
+	CU_ASSERT_EQUAL(img_repair(img, &rp, out), -IMG_EKEY);
+	CU_ASSERT_EQUAL(access(out, F_OK), -1);
+	img_close(img);
+	report_release(&rp);
+	a7f_free(&f);
+}
+
 static int
 a7_setup(void)
 {
@@ -582,5 +673,9 @@ suite_a7_check(void)
 	CU_add_test(s, "hostile input", test_hostile);
 	CU_add_test(s, "info and extract", test_info_extract);
 	CU_add_test(s, "repair", test_repair);
+	CU_add_test(s, "no key: nonce reuse", test_nokey_nonce);
+	CU_add_test(s, "finding names file and byte range", test_guest_range);
+	CU_add_test(s, "repair -r leaks only", test_repair_leaks_only);
+	CU_add_test(s, "repair needs the key", test_repair_nokey);
 	return 0;
 }
