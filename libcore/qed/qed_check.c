@@ -395,12 +395,12 @@ qck_header(struct qck *ck)
 		pc.str = ck->q->backing;
 		(void)report_problem(ck->rp, PR_QED_BACKING_NOT_OPENED, &pc);
 	}
-	if (img_file_size(ck->img) != ck->g->file_size) {
+	if (img_file_size(ck->img) % ck->g->cs != 0) {
 		memset(&pc, 0, sizeof(pc));
-		pc.off = ck->g->file_size;
-		pc.len = img_file_size(ck->img) - ck->g->file_size;
+		pc.off = img_file_size(ck->img) & ~(ck->g->cs - 1);
+		pc.len = img_file_size(ck->img) - pc.off;
 		pc.found = img_file_size(ck->img);
-		pc.want = pc.len;
+		pc.want = ck->g->cs;
 		pc.flags = PC_HOST;
 		(void)report_problem(ck->rp, PR_QED_FILE_TAIL, &pc);
 	}

@@ -102,7 +102,15 @@ qed_hdr_validate(const struct qed_hdr *h, uint64_t file_len,
 	g.table_bytes = g.ts * g.cs;		/* <= 2^30 */
 	g.nent = g.table_bytes / 8;
 	g.hdr_bytes = (uint64_t)h->header_size * g.cs;	/* < 2^58 */
-	g.file_size = file_len & ~(g.cs - 1);
+	/*
+	 * QEMU's bdrv_getlength() counts whole 512-byte sectors, rounded
+	 * up, and open rounds that down to a cluster: a last cluster cut
+	 * short after its last sector boundary still counts, and reads
+	 * past the end of the file return zeros.
+	 */
+	if (!ck_align_up(file_len, QED_SECTOR_SIZE, &g.file_size))
+		g.file_size = file_len;
+	g.file_size &= ~(g.cs - 1);
 
 	/*
 	 * QEMU's maximum, nent * nent * cs, wraps modulo 2^64 for the

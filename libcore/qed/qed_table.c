@@ -8,7 +8,8 @@
  * cluster to be valid and strictly after its first, which no table of one
  * cluster satisfies (qed_check_table_offset, spec section 2).  Tables are
  * read in chunks of QED_CHUNK_ENTRIES so memory never depends on the
- * table size found on disk.
+ * table size found on disk.  A table in a last cluster the file cuts
+ * short reads as zeros past the end, as QEMU's file driver returns.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -88,7 +89,8 @@ qed_table_read(struct img *img, const struct qed_geom *g, uint64_t off,
 		return -IMG_ERANGE;
 	if ((buf = malloc(count * 8)) == NULL)
 		return -ENOMEM;
-	if ((rc = img_pread(img, pos, buf, count * 8)) == 0)
+	/* Past the end of the file reads as zeros, as in QEMU. */
+	if ((rc = img_pread_zf(img, pos, buf, count * 8, NULL)) == 0)
 		rc = qed_table_decode(buf, count * 8, count, out);
 	free(buf);
 	return rc;

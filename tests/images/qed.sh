@@ -224,6 +224,10 @@ base data_into_own_l2 && poke data_into_own_l2 le64 'l2off(0, 1)' 'l1(0)' &&
     run data_into_own_l2
 base orphan_l2 && poke orphan_l2 le64 l1off 0 && run orphan_l2
 base file_tail && truncate -s +100 "$T/file_tail.qed" && run file_tail
+base tail_4k 8M cluster_size=4096 "write -P 1 0 8k" &&
+    truncate -s +3585 "$T/tail_4k.qed" && run tail_4k
+base cut_4k 8M cluster_size=4096 "write -P 1 0 8k" "write -P 2 1M 4k" &&
+    truncate -s -100 "$T/cut_4k.qed" && run cut_4k
 base compat_bits && poke compat_bits le64 24 0xf0 le64 32 0xf0 &&
     run compat_bits
 base phantom_leak 1G cluster_size=4096 "write -P 0x11 0 20M" &&

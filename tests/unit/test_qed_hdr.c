@@ -99,6 +99,11 @@ test_good(void)
 	/* The file length is rounded down to a cluster. */
 	CU_ASSERT_EQUAL(validate(b, FILE_LEN + 100, &g), QED_HDR_OK);
 	CU_ASSERT_EQUAL(g.file_size, FILE_LEN);
+	/* ... after QEMU rounds it up to whole 512-byte sectors. */
+	CU_ASSERT_EQUAL(validate(b, FILE_LEN - 512 + 1, &g), QED_HDR_OK);
+	CU_ASSERT_EQUAL(g.file_size, FILE_LEN);
+	CU_ASSERT_EQUAL(validate(b, FILE_LEN - 512, &g), QED_HDR_OK);
+	CU_ASSERT_EQUAL(g.file_size, FILE_LEN - 65536);
 	/* Compatible and autoclear bits never refuse. */
 	put_le64(b + 24, 0xff);
 	put_le64(b + 32, 0xff);
