@@ -610,7 +610,8 @@ sparse_repair(struct img *img, struct report *rp, const char *outp)
 		rc = trim_only(img, &w, &tot, m->compressed);
 		goto done;
 	}
-	qsort(sv.r, sv.n, sizeof(*sv.r), rec_cmp);
+	if (sv.n > 1)
+		qsort(sv.r, sv.n, sizeof(*sv.r), rec_cmp);
 	vsize = 0;
 	for (i = 0; i < sv.n; i++) {
 		if (sv.r[i].intact && ck_add_u64(sv.r[i].start, sv.r[i].len,
