@@ -149,6 +149,13 @@ uint64_t qed_bm_next(const struct qed_bm *bm, uint64_t from, uint64_t to,
 uint64_t qed_bm_count_clear(const struct qed_bm *bm, uint64_t from,
 	    uint64_t to);
 
+/* qed_ops.c */
+/*
+ * The backing file name resolved against the image's folder, as QEMU
+ * does; caller frees.  NULL on ENOMEM.
+ */
+char	*qed_backing_path(const struct img *img, const char *name);
+
 /* qed_check.c */
 int	qed_check(struct img *img, struct report *rp);
 /*

@@ -22,6 +22,8 @@
  * clears NEED_CHECK last, once no corruption and no check error remains.
  * Leaks and double references are left alone.  qed_check never writes.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -368,6 +370,35 @@ qck_leaks(struct qck *ck)
 	}
 }
 
+/*
+ * The backing file is never read, but QEMU cannot open an image whose
+ * backing file is missing, so a local one must at least exist.  Names
+ * with a protocol prefix are not ours to look up.
+ */
+static void
+qck_backing(struct qck *ck)
+{
+	struct pr_ctx	 pc;
+	struct stat	 st;
+	char		*full;
+	enum pr_id	 id = PR_QED_BACKING_NOT_OPENED;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.str = ck->q->backing;
+	full = qed_backing_path(ck->img, ck->q->backing);
+	if (full != NULL && strchr(ck->q->backing, ':') == NULL &&
+	    (stat(full, &st) != 0 || S_ISDIR(st.st_mode))) {
+		id = PR_QED_BACKING_MISSING;
+		pc.str = full;
+		pc.off = ck->q->hdr.backing_filename_offset;
+		pc.len = ck->q->hdr.backing_filename_size;
+		pc.path = "header";
+		pc.flags = PC_HOST;
+	}
+	(void)report_problem(ck->rp, id, &pc);
+	free(full);
+}
+
 /* Header facts that are findings but never stop the walk. */
 static void
 qck_header(struct qck *ck)
@@ -390,11 +421,8 @@ qck_header(struct qck *ck)
 		ck->clear_ac = report_problem(ck->rp, PR_QED_AUTOCLEAR_UNKNOWN,
 		    &pc) && ck->fix;
 	}
-	if (ck->q->backing != NULL) {
-		memset(&pc, 0, sizeof(pc));
-		pc.str = ck->q->backing;
-		(void)report_problem(ck->rp, PR_QED_BACKING_NOT_OPENED, &pc);
-	}
+	if (ck->q->backing != NULL && ck->q->backing[0] != '\0')
+		qck_backing(ck);
 	if (img_file_size(ck->img) % ck->g->cs != 0) {
 		memset(&pc, 0, sizeof(pc));
 		pc.off = img_file_size(ck->img) & ~(ck->g->cs - 1);

@@ -81,9 +81,8 @@ add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
 }
 
-/* The backing name resolved against the image's folder, as QEMU does. */
-static char *
-qed_full_backing(const struct img *img, const char *name)
+char *
+qed_backing_path(const struct img *img, const char *name)
 {
 	const char	*path = img_path(img), *slash;
 	char		*s;
@@ -114,7 +113,7 @@ qed_info(struct img *img, struct json_object *o)
 	if (q->backing != NULL) {
 		json_object_object_add(o, "backing-filename",
 		    json_object_new_string(q->backing));
-		if ((full = qed_full_backing(img, q->backing)) == NULL)
+		if ((full = qed_backing_path(img, q->backing)) == NULL)
 			return -ENOMEM;
 		json_object_object_add(o, "full-backing-filename",
 		    json_object_new_string(full));

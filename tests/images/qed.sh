@@ -249,6 +249,8 @@ qemu-img create -q -f raw "$T/base.raw" 64M &&
     qemu-img create -q -f qed -b "$T/base.raw" -F raw "$T/backed.qed" &&
     qemu-io -f qed -c "write -P 0x33 64k 64k" "$T/backed.qed" >/dev/null &&
     run backed
+rm -f "$T/base.raw" && mv "$T/backed.qed" "$T/backed_missing_base.qed" &&
+    run backed_missing_base
 
 base map_mixed 64M "" "write -P 1 0 64k" "write -P 2 64k 64k" \
     "write -z 1M 128k" "write -P 3 3M 4k" "write -P 4 2M 128k" &&

@@ -476,25 +476,31 @@ test_map_info(void)
 static void
 test_backing_info(void)
 {
-	static const char	 name[] = "base.raw";
 	struct qed_fix		 f;
 	struct img		*img;
 	struct json_object	*o, *v;
 	struct report		 rp;
-	char			 err[256];
+	char			 full[64], err[256];
+	const char		*name;
+	int			 fd;
 
+	/* A backing file beside the image, named relative to it. */
+	snprintf(full, sizeof(full), "/tmp/test_qedb_XXXXXX");
+	CU_ASSERT_FATAL((fd = mkstemp(full)) >= 0);
+	close(fd);
+	name = full + 5;
 	base(&f);
 	qed_fix_put64(&f, QED_FIX_FEATURES, 0x5);
 	qed_fix_put32(&f, QED_FIX_BACKING_OFF, 64);
-	qed_fix_put32(&f, QED_FIX_BACKING_SIZE, sizeof(name) - 1);
-	memcpy(f.buf + 64, name, sizeof(name) - 1);
+	qed_fix_put32(&f, QED_FIX_BACKING_SIZE, (uint32_t)strlen(name));
+	memcpy(f.buf + 64, name, strlen(name));
 	CU_ASSERT_EQUAL_FATAL(fix_open(&f, &img, err, sizeof(err)), 0);
 	CU_ASSERT_EQUAL_FATAL(img_info(img, &o), 0);
 	CU_ASSERT_TRUE(json_object_object_get_ex(o, "backing-filename", &v));
 	CU_ASSERT_STRING_EQUAL(json_object_get_string(v), name);
 	CU_ASSERT_TRUE(json_object_object_get_ex(o, "full-backing-filename",
 	    &v));
-	CU_ASSERT_STRING_EQUAL(json_object_get_string(v), "/tmp/base.raw");
+	CU_ASSERT_STRING_EQUAL(json_object_get_string(v), full);
 	CU_ASSERT_TRUE(json_object_object_get_ex(o,
 	    "backing-filename-format", &v));
 	CU_ASSERT_STRING_EQUAL(json_object_get_string(v), "raw");
@@ -502,6 +508,15 @@ test_backing_info(void)
 	report_init(&rp);
 	CU_ASSERT_EQUAL(img_check(img, &rp), 0);
 	CU_ASSERT_EQUAL(nfind(&rp, PR_QED_BACKING_NOT_OPENED), 1);
+	CU_ASSERT_EQUAL(rp.c.check_errors, 0);
+	report_release(&rp);
+
+	/* Missing: qemu-img cannot open the image, so the check fails. */
+	unlink(full);
+	report_init(&rp);
+	CU_ASSERT_EQUAL(img_check(img, &rp), 0);
+	CU_ASSERT_EQUAL(nfind(&rp, PR_QED_BACKING_MISSING), 1);
+	CU_ASSERT_EQUAL(rp.c.check_errors, 1);
 	report_release(&rp);
 	img_close(img);
 	qed_fix_release(&f);
