@@ -521,8 +521,6 @@ qed_walk(struct img *img, struct report *rp, bool fix)
 	ck.q = img->priv;
 	ck.g = g = &ck.q->g;
 	ck.rp = rp;
-	corrupt0 = rp->c.corruptions;
-	errors0 = rp->c.check_errors;
 
 	ck.nq = qed_qemu_index(g, g->file_size);
 	ck.nt = g->file_size / g->cs;
@@ -530,6 +528,9 @@ qed_walk(struct img *img, struct report *rp, bool fix)
 	rp->c.total_clusters = ck.q->hdr.image_size / g->cs +
 	    (ck.q->hdr.image_size % g->cs != 0);
 	qck_header(&ck);
+	/* Consistency is the tables': counted from here on. */
+	corrupt0 = rp->c.corruptions;
+	errors0 = rp->c.check_errors;
 
 	/* Room for a table marked from the last index, as QEMU's words. */
 	if ((rc = qed_bm_init(&ck.qbm, ck.nq + g->ts)) != 0 ||
