@@ -80,7 +80,7 @@ enum qed_off_err {
 	QED_OFF_MISALIGNED,	/* not a multiple of the cluster size */
 	QED_OFF_IN_HEADER,	/* below header_size clusters */
 	QED_OFF_PAST_EOF,	/* at or past the rounded file length */
-	QED_OFF_TABLE_WRAP	/* the table's last cluster overflows, or ts 1 */
+	QED_OFF_TABLE_WRAP	/* last cluster overflows, or table_size 1 */
 };
 
 /* Geometry derived from a valid header. */

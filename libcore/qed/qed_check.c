@@ -312,8 +312,8 @@ qck_l1_entry(struct qck *ck, uint64_t i, uint64_t *ep, bool *dirty)
 	qck_guest(ck, i, g->nent * g->cs, &pc);
 	if (dups != 0) {
 		/* QEMU adds one corruption per shared cluster. */
-		snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
-		    PRIx64, i, e);
+		snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64
+		    "] -> L2 @0x%" PRIx64, i, e);
 		pc.path = ck->path;
 		pc.found = dups;
 		pc.flags |= PC_NOCOUNT;

@@ -159,9 +159,9 @@ qed_hdr_validate(const struct qed_hdr *h, uint64_t file_len,
 			return QED_HDR_BACKING_OFFSET;
 		}
 		if (h->backing_filename_size > QED_BACKING_NAME_MAX) {
-			snprintf(why, whylen, "Failed to read backing filename: "
-			    "backing_filename_size (offset 60) is %" PRIu32
-			    ", more than %u", h->backing_filename_size,
+			snprintf(why, whylen, "Failed to read backing "
+			    "filename: backing_filename_size (offset 60) is %"
+			    PRIu32 ", more than %u", h->backing_filename_size,
 			    QED_BACKING_NAME_MAX);
 			return QED_HDR_BACKING_SIZE;
 		}

@@ -123,8 +123,8 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 					} else if (d == QED_L2_ZERO) {
 						e.present = true;
 						e.zero = true;
-					} else if (qed_cluster_off_check(g, d) !=
-					    QED_OFF_OK) {
+					} else if (qed_cluster_off_check(g,
+					    d) != QED_OFF_OK) {
 						rc = -IMG_EINVAL;
 						goto out;
 					} else {

@@ -212,7 +212,8 @@ base l2_past_eof && poke l2_past_eof le64 'l2off(0, 1)' 0x40000000 &&
     run l2_past_eof
 base l2_in_header && poke l2_in_header le64 'l2off(0, 1)' 0x200 &&
     run l2_in_header
-base l2_misaligned && poke l2_misaligned le64 'l2off(0, 1)' 'l2(0, 0) + 0x1000' &&
+base l2_misaligned &&
+    poke l2_misaligned le64 'l2off(0, 1)' 'l2(0, 0) + 0x1000' &&
     run l2_misaligned
 base l2_dup && poke l2_dup le64 'l2off(0, 1)' 'l2(0, 0)' && run l2_dup
 base l2_shared && poke l2_shared le64 'l1off + 8' 'l1(0)' && run l2_shared
