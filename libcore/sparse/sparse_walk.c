@@ -384,7 +384,14 @@ lz4_frame(struct walk *w, struct pr_ctx *pc, uint64_t pos, uint64_t fi,
 range:
 	if (rc != -IMG_ERANGE)
 		return rc;
-	sparse_pr(w->rp, PR_SPARSE_LZ4_TRUNCATED, pc);
+	if (w->s.end == w->img->size) {
+		/* The file ends inside the payload: a cut stream. */
+		pc->found = pc->glen;
+		pc->want = w->s.end;
+		pc->len = w->s.end - pc->off;
+		sparse_pr(w->rp, PR_SPARSE_TRUNC_PAYLOAD, pc);
+	} else
+		sparse_pr(w->rp, PR_SPARSE_LZ4_TRUNCATED, pc);
 	return 1;
 }
 
