@@ -156,9 +156,18 @@ meta_keys(struct sparse_meta *m, struct json_object *o, struct report *rp,
 	if (json_object_object_get_ex(o, "incremental", &v) &&
 	    json_object_is_type(v, json_type_boolean))
 		m->incremental = json_object_get_boolean(v);
-	else {
+	else if (!m->prototype) {
 		meta_key(rp, pc, "incremental");
 		ok = false;
+	}
+	if (m->prototype) {
+		/* Recognised, not supported: only the sizes are needed. */
+		meta_str(o, "checkpointName", m->checkpoint,
+		    sizeof(m->checkpoint));
+		meta_str(o, "disk_name", m->disk, sizeof(m->disk));
+		meta_str(o, "date", m->date, sizeof(m->date));
+		m->ok = ok;
+		return;
 	}
 	if (!meta_str(o, "checkpointName", m->checkpoint,
 	    sizeof(m->checkpoint))) {
