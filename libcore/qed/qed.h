@@ -27,6 +27,8 @@
 /* The backing file name must be shorter than QEMU's PATH_MAX buffer. */
 #define QED_BACKING_NAME_MAX		4095u
 #define QED_SECTOR_SIZE			512u
+/* QEMU's BDRV_MAX_LENGTH: INT64_MAX aligned down to 1 GiB. */
+#define QED_BDRV_MAX_LENGTH		((UINT64_C(1) << 63) - (UINT64_C(1) << 30))
 
 /* 16: features. */
 #define QED_F_BACKING_FILE		UINT64_C(0x1)
@@ -71,7 +73,8 @@ enum qed_hdr_err {
 	QED_HDR_L1_OFFSET,
 	QED_HDR_HEADER_SIZE,
 	QED_HDR_BACKING_OFFSET,
-	QED_HDR_BACKING_SIZE
+	QED_HDR_BACKING_SIZE,
+	QED_HDR_TOO_LARGE
 };
 
 /* Why an offset taken from a table is invalid (spec 2). */

@@ -166,6 +166,22 @@ qed_hdr_validate(const struct qed_hdr *h, uint64_t file_len,
 			return QED_HDR_BACKING_SIZE;
 		}
 	}
+	/*
+	 * After the driver's open, QEMU's bdrv_refresh_total_sectors()
+	 * takes image_size as an int64_t: past BDRV_MAX_LENGTH the open
+	 * fails with EFBIG, and a negative length fails too unless its
+	 * low 32 bits, returned as an int, happen to be 0 (2^63 is then
+	 * accepted).
+	 */
+	if (h->image_size >= UINT64_C(1) << 63 ?
+	    (uint32_t)h->image_size != 0 :
+	    h->image_size > QED_BDRV_MAX_LENGTH) {
+		snprintf(why, whylen, "Could not refresh total sector count: "
+		    "File too large: image_size (offset 48) is %" PRIu64
+		    ", more than %" PRIu64, h->image_size,
+		    (uint64_t)QED_BDRV_MAX_LENGTH);
+		return QED_HDR_TOO_LARGE;
+	}
 	*out = g;
 	return QED_HDR_OK;
 }

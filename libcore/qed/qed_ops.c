@@ -106,7 +106,9 @@ qed_info(struct img *img, struct json_object *o)
 	const struct qed	*q = img->priv;
 	char			*full;
 
-	add_u64(o, "virtual-size", q->hdr.image_size);
+	/* 2^63 passes QEMU's open but leaves its size at 0. */
+	add_u64(o, "virtual-size", q->hdr.image_size >= UINT64_C(1) << 63 ?
+	    0 : q->hdr.image_size);
 	add_u64(o, "cluster-size", q->hdr.cluster_size);
 	/* QEMU 7.2 drops NEED_CHECK while opening: always false. */
 	json_object_object_add(o, "dirty-flag", json_object_new_boolean(0));

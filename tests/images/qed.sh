@@ -243,6 +243,10 @@ base cs_not_pow2 && poke cs_not_pow2 le32 4 65535 && run cs_not_pow2
 base ts_zero && poke ts_zero le32 8 0 && run ts_zero
 base ts_17 && poke ts_17 le32 8 17 && run ts_17
 base size_odd && poke size_odd le64 48 1000 && run size_odd
+base size_2e63 1G cluster_size=2M,table_size=8 "write -P 1 0 4k" &&
+    poke size_2e63 le64 48 '1 << 63' && run size_2e63
+base size_too_large 1G cluster_size=2M,table_size=8 "write -P 1 0 4k" &&
+    poke size_too_large le64 48 '(1 << 63) - 512' && run size_too_large
 base hs_huge && poke hs_huge le32 12 0xffffffff && run hs_huge
 base backing_off && poke backing_off or64 16 1 le32 56 65500 le32 60 100 &&
     run backing_off

@@ -213,6 +213,28 @@ test_image_size(void)
 }
 
 static void
+test_too_large(void)
+{
+	uint8_t		b[QED_HDR_LEN];
+	struct qed_geom	g;
+
+	/* 2 MiB clusters, table_size 8: QED allows up to 2^63 bytes. */
+	good_hdr(b);
+	put_le32(b + 4, 2 * 1024 * 1024);
+	put_le32(b + 8, 8);
+	put_le64(b + 40, 2 * MB);
+	put_le64(b + 48, (1ull << 63) - 512);
+	CU_ASSERT_EQUAL(validate(b, 20 * MB, &g), QED_HDR_TOO_LARGE);
+	put_le64(b + 48, (1ull << 63) - (1ull << 30) + 512);
+	CU_ASSERT_EQUAL(validate(b, 20 * MB, &g), QED_HDR_TOO_LARGE);
+	put_le64(b + 48, (1ull << 63) - (1ull << 30));
+	CU_ASSERT_EQUAL(validate(b, 20 * MB, &g), QED_HDR_OK);
+	/* QEMU truncates the negative length to an int: 0, accepted. */
+	put_le64(b + 48, 1ull << 63);
+	CU_ASSERT_EQUAL(validate(b, 20 * MB, &g), QED_HDR_OK);
+}
+
+static void
 test_l1_offset(void)
 {
 	uint8_t		b[QED_HDR_LEN];
@@ -356,6 +378,7 @@ suite_qed_hdr(void)
 	CU_add_test(s, "cluster_size", test_cluster_size);
 	CU_add_test(s, "table_size", test_table_size);
 	CU_add_test(s, "image_size", test_image_size);
+	CU_add_test(s, "image_size past QEMU's limit", test_too_large);
 	CU_add_test(s, "l1_table_offset", test_l1_offset);
 	CU_add_test(s, "header_size", test_header_size);
 	CU_add_test(s, "backing file name", test_backing);
