@@ -24,6 +24,19 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* <dev>.full.data, <dev>.copy.data, <dev>.inc.<cpt>.data, .diff., .partial */
+static bool
+vnb_name(const char *path)
+{
+	const char	*base = strrchr(path, '/');
+
+	base = base != NULL ? base + 1 : path;
+	return strstr(base, ".full.data") != NULL ||
+	    strstr(base, ".copy.data") != NULL ||
+	    strstr(base, ".inc.") != NULL || strstr(base, ".diff.") != NULL ||
+	    ends_with(base, ".data.partial");
+}
+
 static int
 sparse_probe(const struct img_probe *p)
 {
@@ -46,7 +59,11 @@ sparse_probe(const struct img_probe *p)
 		return 30;
 	if (p->file_size < SPARSE_HDR_LEN)
 		return 20;
-	return 1;
+	/*
+	 * Anything else only under a name virtnbdbackup gives its streams
+	 * (spec section 7): other tools' "*.data" files are not ours.
+	 */
+	return vnb_name(p->name) ? 1 : 0;
 }
 
 static int
