@@ -177,10 +177,16 @@ sparse_check(struct img *img, struct report *rp)
 	struct sparse		*sp = img->priv;
 	struct sparse_walk_opts	 wo;
 	struct sparse_totals	 tot;
+	struct pr_ctx		 pc;
 	int			 rc;
 
 	memset(&wo, 0, sizeof(wo));
 	memset(&tot, 0, sizeof(tot));
+	memset(&pc, 0, sizeof(pc));
+	if (ends_with(img->path, ".partial")) {
+		pc.path = "file";
+		sparse_pr(rp, PR_SPARSE_PARTIAL_FILE, &pc);
+	}
 	wo.decode = true;
 	wo.chksum = true;
 	if ((rc = sparse_walk(img, rp, &wo, &tot)) != 0)
