@@ -49,7 +49,7 @@ qmap_emit(struct qmap *m, const struct map_ext *e)
 static void
 qmap_unalloc(const struct qed *q, struct map_ext *e)
 {
-	if (q->backing != NULL) {
+	if (q->backing != NULL && q->backing[0] != '\0') {
 		e->depth = 1;
 		e->present = false;
 		e->zero = false;
