@@ -1,0 +1,31 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# qcow2.sh --- imgcheck against qemu-img check on two large qcow2 images:
+# 1 TiB with preallocation=metadata (64 KiB clusters) and 8 GiB with 512 B
+# clusters.  Both are built once, sparse, in build/bench.  Prints medians
+# of 5 runs and peak RSS side by side, and the speed-up.
+B=${B:-build}
+D=build/bench
+N=${BENCH_RUNS:-5}
+mkdir -p "$D"
+if ! command -v qemu-img >/dev/null 2>&1; then
+	echo "qcow2 bench skipped: qemu-img not found"
+	exit 0
+fi
+[ -f "$D/q1t.qcow2" ] || qemu-img create -q -f qcow2 \
+    -o preallocation=metadata "$D/q1t.qcow2" 1T || exit 1
+[ -f "$D/q8g512.qcow2" ] || qemu-img create -q -f qcow2 \
+    -o cluster_size=512,preallocation=metadata "$D/q8g512.qcow2" 8G || exit 1
+for img in q1t q8g512; do
+	f="$D/$img.qcow2"
+	cat "$f" >/dev/null 2>&1 &	# page cache: both tools read warm
+	wait
+	echo "$img.qcow2 ($(du -h "$f" | cut -f1) on disk):"
+	ours=$(python3 bench/timeit.py "  imgcheck" "$N" "$B/bin/imgcheck" -q "$f")
+	qemu=$(python3 bench/timeit.py "  qemu-img check" "$N" qemu-img check -q "$f")
+	echo "$ours" | grep -v '^#'
+	echo "$qemu" | grep -v '^#'
+	o=$(echo "$ours" | sed -n 's/^#.* \([0-9.]*\) [0-9]*$/\1/p')
+	q=$(echo "$qemu" | sed -n 's/^#.* \([0-9.]*\) [0-9]*$/\1/p')
+	python3 -c "import sys; o,q=float(sys.argv[1]),float(sys.argv[2]); print('  speed-up: %.1fx' % (q/o if o else 0))" "$o" "$q"
+done
