@@ -247,6 +247,13 @@ struct map_ext {
 typedef int map_fn(void *arg, const struct map_ext *ext);
 int		 img_map(struct img *img, map_fn *fn, void *arg);
 
+/*
+ * Put back what a repair overwrote: replay the undo file's records, newest
+ * first, onto image.  Nothing is written unless the whole file is sound.
+ */
+int		 img_undo_apply(const char *image, const char *undo,
+		    char *errbuf, size_t errlen);
+
 /* Names of the formats, NULL-terminated. */
 const char	*const *img_format_names(void);
 /* Is there a format called name, and does it have a check? */

@@ -41,7 +41,7 @@ static const struct tu_opt	map_opts[] = {
 static const struct tu_cmd	map_cmd = {
 	"imgmap",
 	"[-jhV] [-f format] [--output=human|json] "
-	    "[--extract[=WHAT] [-o file]] image",
+	    "[--extract[=WHAT] [-o file]] image ...",
 	"Map guest ranges of a disk image or backup to host offsets.",
 	map_opts
 };
@@ -108,7 +108,7 @@ main(int argc, char **argv)
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
 	bool			 json = false, extract = false;
-	int			 ch, rc, fd, ex = 0;
+	int			 ch, rc, fd, i, ex = 0;
 
 	memset(&opts, 0, sizeof(opts));
 	memset(&key, 0, sizeof(key));
@@ -155,13 +155,12 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1)
+	/* Several images only for --extract: a chain laid on one output. */
+	if (argc < 1 || (argc > 1 && (!extract || what != NULL)))
 		tu_bad_usage(&map_cmd);
 	if (opts.format != NULL && !img_format_known(opts.format))
 		errx(1, "unknown format '%s'", opts.format);
 	tu_key_load(&map_cmd, &key, &opts);
-	if ((rc = img_open(argv[0], &opts, &img, errbuf, sizeof(errbuf))) != 0)
-		errx(1, "cannot open '%s': %s", argv[0], errbuf);
 	if (extract) {
 		fd = STDOUT_FILENO;
 		if (outfile != NULL && (fd = open(outfile, O_WRONLY | O_CREAT |
@@ -170,23 +169,32 @@ main(int argc, char **argv)
 		if (outfile == NULL && isatty(fd))
 			errx(1, "refusing to write image data to a terminal; "
 			    "use -o FILE");
-		report_init(&rp);
-		rc = img_extract(img, what, fd, &rp);
-		if (rp.nf > 0)
-			tu_report_human(&rp, argv[0], stderr);
-		if (rc != 0) {
-			warnx("'%s': cannot extract%s%s: %s", argv[0],
-			    what ? " " : "", what ? what : "",
-			    img_strerror(rc));
-			ex = 1;
-		} else if (rp.c.corruptions > 0 || rp.c.check_errors > 0)
-			ex = 1;
-		report_release(&rp);
+		for (i = 0; i < argc && ex == 0; i++) {
+			if ((rc = img_open(argv[i], &opts, &img, errbuf,
+			    sizeof(errbuf))) != 0)
+				errx(1, "cannot open '%s': %s", argv[i],
+				    errbuf);
+			report_init(&rp);
+			rc = img_extract(img, what, fd, &rp);
+			if (rp.nf > 0)
+				tu_report_human(&rp, argv[i], stderr);
+			if (rc != 0) {
+				warnx("'%s': cannot extract%s%s: %s", argv[i],
+				    what ? " " : "", what ? what : "",
+				    img_strerror(rc));
+				ex = 1;
+			} else if (rp.c.corruptions > 0 ||
+			    rp.c.check_errors > 0)
+				ex = 1;
+			report_release(&rp);
+			img_close(img);
+		}
 		if (fd != STDOUT_FILENO && close(fd) != 0)
 			err(1, "cannot write '%s'", outfile);
-		img_close(img);
 		return ex;
 	}
+	if ((rc = img_open(argv[0], &opts, &img, errbuf, sizeof(errbuf))) != 0)
+		errx(1, "cannot open '%s': %s", argv[0], errbuf);
 	mo.json = json;
 	mo.first = true;
 	mo.name = argv[0];

@@ -37,6 +37,8 @@ static const struct tu_opt	repair_opts[] = {
 	    "undo file for --in-place (default IMAGE.undo-TIME)" },
 	{ "no-undo", no_argument, OPT_NO_UNDO, NULL,
 	    "do not keep an undo file" },
+	{ "apply-undo", required_argument, OPT_APPLY_UNDO, "FILE",
+	    "put back the bytes a repair overwrote, from its undo file" },
 	{ "max-findings", required_argument, OPT_MAX_FINDINGS, "N",
 	    "keep at most N findings per code (0 = all; default 100)" },
 	{ "key-file", required_argument, OPT_KEY_FILE, "FILE",
@@ -52,7 +54,8 @@ static const struct tu_opt	repair_opts[] = {
 static const struct tu_cmd	repair_cmd = {
 	"imgrepair",
 	"[-jqhV] -r leaks|all [-f format] (-o newfile | --in-place "
-	    "[--undo=file | --no-undo] | --dry-run) image",
+	    "[--undo=file | --no-undo] | --dry-run) image\n"
+	    "       imgrepair --apply-undo=file image",
 	"Repair a disk image or backup, into a new file or in place.",
 	repair_opts
 };
@@ -82,6 +85,7 @@ main(int argc, char **argv)
 	struct img		*img, *chk;
 	struct json_object	*doc, *rdoc;
 	const char		*out = NULL, *undo = NULL, *target;
+	const char		*apply = NULL;
 	char			 errbuf[512], *undobuf = NULL;
 	bool			 json = false, quiet = false, dry = false;
 	bool			 inplace = false, noundo = false;
@@ -138,6 +142,9 @@ main(int argc, char **argv)
 		case OPT_NO_UNDO:
 			noundo = true;
 			break;
+		case OPT_APPLY_UNDO:
+			apply = optarg;
+			break;
 		case OPT_MAX_FINDINGS:
 			maxf = tu_parse_count(&repair_cmd, "--max-findings",
 			    optarg);
@@ -160,6 +167,17 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (apply != NULL) {
+		if (argc != 1)
+			tu_bad_usage(&repair_cmd);
+		if (img_undo_apply(argv[0], apply, errbuf,
+		    sizeof(errbuf)) != 0)
+			errx(1, "cannot apply '%s' to '%s': %s", apply, argv[0],
+			    errbuf);
+		if (!quiet)
+			printf("%s: restored from '%s'\n", argv[0], apply);
+		return 0;
+	}
 	if (argc != 1 || level == 0)
 		tu_bad_usage(&repair_cmd);
 	if (!dry && (out == NULL) == !inplace) {
@@ -227,7 +245,8 @@ main(int argc, char **argv)
 		    tu_check_exit(&rp, rrc));
 		json_object_object_add(doc, "dry-run",
 		    json_object_new_boolean(dry));
-		if (undo != NULL && inplace && !dry)
+		if (undo != NULL && inplace && !dry &&
+		    access(undo, F_OK) == 0)
 			json_object_object_add(doc, "undo-file",
 			    json_object_new_string(undo));
 		json_object_object_add(doc, "repair", rdoc);
@@ -241,8 +260,11 @@ main(int argc, char **argv)
 			printf("\nDouble checking the repaired image '%s':\n",
 			    target);
 			tu_report_human(&re, target, stdout);
-			if (undo != NULL && inplace)
-				printf("undo file: %s\n", undo);
+			if (undo != NULL && inplace &&
+			    access(undo, F_OK) == 0)
+				printf("undo file: %s (imgrepair --apply-undo="
+				    "%s %s puts the old bytes back)\n", undo,
+				    undo, argv[0]);
 		}
 	}
 	report_release(&rp);

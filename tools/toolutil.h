@@ -46,6 +46,7 @@ enum {
 	OPT_UNDO,
 	OPT_NO_UNDO,
 	OPT_EXTRACT,
+	OPT_APPLY_UNDO,
 	OPT_TOOL_BASE = 512	/* a tool's own options start here */
 };
 

@@ -48,7 +48,8 @@ struct fmt_ops {
 
 struct img {
 	int			 fd;
-	int			 undo_fd;	/* -1 without an undo file */
+	int			 undo_fd;	/* -1 until the first write */
+	char			*undo_path;	/* NULL: no undo file */
 	uint64_t		 size;		/* file length at open */
 	char			*path;
 	unsigned		 flags;		/* enum img_open_flags */

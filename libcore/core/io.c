@@ -156,6 +156,26 @@ out:
 	return rc;
 }
 
+/*
+ * The undo file is created at the first write, so a repair that writes
+ * nothing leaves nothing behind.
+ */
+static int
+undo_open(struct img *img)
+{
+	int	rc;
+
+	if (img->undo_path == NULL || img->undo_fd >= 0)
+		return 0;
+	img->undo_fd = open(img->undo_path, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (img->undo_fd < 0)
+		return -errno;
+	if ((rc = full_pwrite(img->undo_fd, "IMGKUNDO", 8, 0)) != 0)
+		return rc;
+	return 0;
+}
+
 int
 img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len)
 {
@@ -166,6 +186,8 @@ img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len)
 		return -IMG_ERDONLY;
 	if (!ck_add_u64(off, len, &end))
 		return -IMG_ERANGE;
+	if ((rc = undo_open(img)) != 0)
+		return rc;
 	if (img->undo_fd >= 0 && (rc = undo_save(img, 'W', off, len)) != 0)
 		return rc;
 	if ((rc = full_pwrite(img->fd, buf, len, off)) != 0)
@@ -182,6 +204,8 @@ img_truncate(struct img *img, uint64_t len)
 
 	if (!(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
+	if ((rc = undo_open(img)) != 0)
+		return rc;
 	if (img->undo_fd >= 0) {
 		/* Save what a shrink drops, then the old length. */
 		if (len < img->size && (rc = undo_save(img, 'W', len,
@@ -307,16 +331,17 @@ img_open(const char *path, const struct img_opts *opts, struct img **out,
 		goto fail;
 	img->ops = ops;
 	if ((flags & IMG_RDWR) && opts->undo_path != NULL) {
-		img->undo_fd = open(opts->undo_path, O_WRONLY | O_CREAT |
-		    O_EXCL | O_CLOEXEC, 0600);
-		if (img->undo_fd < 0) {
-			rc = -errno;
-			img_set_error(img, "cannot create undo file '%s': %s",
-			    opts->undo_path, strerror(errno));
+		/* Refuse now rather than at the first write of a repair. */
+		if (access(opts->undo_path, F_OK) == 0) {
+			rc = -EEXIST;
+			img_set_error(img, "undo file '%s' already exists",
+			    opts->undo_path);
 			goto fail;
 		}
-		if ((rc = full_pwrite(img->undo_fd, "IMGKUNDO", 8, 0)) != 0)
+		if ((img->undo_path = strdup(opts->undo_path)) == NULL) {
+			rc = -ENOMEM;
 			goto fail;
+		}
 	}
 	if (ops->open != NULL && (rc = ops->open(img)) != 0)
 		goto fail;
@@ -342,6 +367,7 @@ img_close(struct img *img)
 		close(img->undo_fd);
 	if (img->fd >= 0)
 		close(img->fd);
+	free(img->undo_path);
 	free(img->path);
 	free(img);
 }
@@ -362,4 +388,95 @@ const char *
 img_path(const struct img *img)
 {
 	return img->path;
+}
+
+/* The longest undo file we replay: it is read whole. */
+#define IMG_UNDO_MAX	(1ULL << 32)
+
+int
+img_undo_apply(const char *image, const char *undo, char *errbuf,
+    size_t errlen)
+{
+	struct stat	 st;
+	uint8_t		*u = NULL;
+	size_t		*recs = NULL, n = 0, cap = 0, pos, *nr;
+	uint64_t	 off, len, size;
+	int		 ufd = -1, fd = -1, rc = 0;
+
+	if (errbuf != NULL && errlen > 0)
+		errbuf[0] = '\0';
+	if ((ufd = open(undo, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(ufd, &st) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	if (size < 8 || size > IMG_UNDO_MAX) {
+		rc = -IMG_EINVAL;
+		goto out;
+	}
+	if ((u = malloc((size_t)size)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = full_pread(ufd, u, (size_t)size, 0)) != 0)
+		goto out;
+	if (memcmp(u, "IMGKUNDO", 8) != 0) {
+		rc = -IMG_EINVAL;
+		goto out;
+	}
+	/* Index the records; all must be whole before anything is written. */
+	for (pos = 8; pos < size; ) {
+		if (size - pos < 17 || (u[pos] != 'W' && u[pos] != 'T')) {
+			rc = -IMG_EINVAL;
+			goto out;
+		}
+		len = be64_at(u + pos + 9);
+		if (u[pos] == 'W' && len > size - pos - 17) {
+			rc = -IMG_EINVAL;
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((nr = reallocarray(recs, cap, sizeof(*nr))) ==
+			    NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			recs = nr;
+		}
+		recs[n++] = pos;
+		pos += 17 + (u[pos] == 'W' ? (size_t)len : 0);
+	}
+	if ((fd = open(image, O_RDWR | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	/* Newest first, so each range gets back its oldest bytes. */
+	while (n > 0) {
+		pos = recs[--n];
+		off = be64_at(u + pos + 1);
+		len = be64_at(u + pos + 9);
+		if (u[pos] == 'T') {
+			if (ftruncate(fd, (off_t)off) != 0) {
+				rc = -errno;
+				goto out;
+			}
+		} else if ((rc = full_pwrite(fd, u + pos + 17, (size_t)len,
+		    off)) != 0)
+			goto out;
+	}
+	if (fsync(fd) != 0)
+		rc = -errno;
+out:
+	if (rc != 0 && errbuf != NULL && errlen > 0)
+		snprintf(errbuf, errlen, "%s", rc == -IMG_EINVAL ?
+		    "not an imgkit undo file, or damaged" : img_strerror(rc));
+	if (fd >= 0)
+		close(fd);
+	if (ufd >= 0)
+		close(ufd);
+	free(recs);
+	free(u);
+	return rc;
 }
