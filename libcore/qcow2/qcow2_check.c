@@ -316,145 +316,207 @@ copied_note(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
 		copied_check_data(ck, e, host, goff, lp);
 }
 
-/* Walk one L2 table held in buf (cs bytes, from l2off). */
+/*
+ * One L2 entry, every rule of spec 4.3.  *next is the fragmentation
+ * cursor of the table.
+ */
 static int
-walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
-    bool active)
+walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
+    uint64_t bm, bool active, uint64_t *next)
 {
 	struct qcow2		*q = ck->q;
 	struct check_counts	*st = &ck->rp->c;
 	struct pr_ctx		 pc;
-	enum qcow2_l2_kind	 kind;
-	uint64_t		 i, e, bm, off, len, next = 0, goff, host;
 	struct lpath		 lp;
+	enum qcow2_l2_kind	 kind = qcow2_l2_kind(q, e);
+	uint64_t		 off, len, goff, host;
 	int			 rc;
 
 	memset(&lp, 0, sizeof(lp));
 	lp.l1name = ck->l1name;
 	lp.l1idx = j->l1idx;
 	lp.l2off = j->l2off;
-	if (ck->recheck) {
-		/* Second walk: exact COPIED checks for flagged clusters. */
-		for (i = 0; j->copied_ok && i < q->l2_size; i++) {
-			e = be64_at(buf + i * q->l2_entry_size);
-			kind = qcow2_l2_kind(q, e);
-			if (kind != QCOW2_L2_NORMAL &&
-			    kind != QCOW2_L2_ZERO_ALLOC)
-				continue;
-			off = (e & QCOW2_L2E_OFFSET_MASK) >> q->h.cluster_bits;
-			if (off >= ck->cf_n || cf_get(ck, off) == 0)
-				continue;
-			lp.i = i;
-			lp.built = false;
-			copied_check_data(ck, e, j->l2off + i *
-			    q->l2_entry_size, ((uint64_t)j->l1idx * q->l2_size +
-			    i) << q->h.cluster_bits, &lp);
+	lp.i = i;
+	goff = ((uint64_t)j->l1idx * q->l2_size + i) << q->h.cluster_bits;
+	host = j->l2off + i * q->l2_entry_size;
+	memset(&pc, 0, sizeof(pc));
+	pc.off = host;
+	pc.len = q->l2_entry_size;
+	pc.found = e;
+	pc.want = bm;
+	pc.goff = goff;
+	pc.glen = q->cs;
+	pc.flags = PC_HOST | PC_GUEST;
+	if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED))
+		rep(ck, PR_QCOW2_L2_RESERVED, &pc, &lp);
+	switch (kind) {
+	case QCOW2_L2_COMPRESSED:
+		if (e & QCOW2_OFLAG_COPIED) {
+			pc.off = e & q->coffset_mask;
+			rep(ck, PR_QCOW2_COMPRESSED_COPIED, &pc, &lp);
+			pc.off = host;
+			e &= ~QCOW2_OFLAG_COPIED;
 		}
-		return 0;
-	}
+		if (q->data_file) {
+			rep(ck, PR_QCOW2_COMPRESSED_DATA_FILE, &pc, &lp);
+			break;
+		}
+		if (bm != 0) {
+			rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc, &lp);
+			break;
+		}
+		qcow2_compressed_range(q, e, &off, &len);
+		if ((rc = add_ref(ck, off, len, "compressed cluster", &lp, goff,
+		    q->cs)) != 0)
+			return rc;
+		if (active) {
+			st->allocated_clusters++;
+			st->compressed_clusters++;
+			st->fragmented_clusters++;
+		}
+		break;
+	case QCOW2_L2_ZERO_ALLOC:
+	case QCOW2_L2_NORMAL:
+		off = e & QCOW2_L2E_OFFSET_MASK;
+		if ((bm >> 32) & bm)
+			rep(ck, PR_QCOW2_SUBCLUSTER_BITMAP, &pc, &lp);
+		if ((off & (q->cs - 1)) != 0) {
+			bool	data = q->extl2 ? (bm & 0xffffffffULL) != 0 :
+			    !(e & QCOW2_OFLAG_ZERO);
 
-	for (i = 0; i < q->l2_size; i++) {
+			pc.off = off;
+			pc.len = q->cs;
+			rep(ck, data ? PR_QCOW2_DATA_MISALIGNED :
+			    PR_QCOW2_ZERO_MISALIGNED, &pc, &lp);
+		}
+		if (active) {
+			st->allocated_clusters++;
+			if (*next != 0 && off != *next)
+				st->fragmented_clusters++;
+			*next = off + q->cs;
+			if (j->copied_ok)
+				copied_note(ck, e, host, goff, &lp);
+		}
+		if (!q->data_file && (rc = add_ref(ck, off, q->cs,
+		    "data cluster", &lp, goff, q->cs)) != 0)
+			return rc;
+		break;
+	case QCOW2_L2_ZERO_PLAIN:
+		break;
+	case QCOW2_L2_UNALLOCATED:
+		if (bm & 0xffffffffULL)
+			rep(ck, PR_QCOW2_UNALLOC_SUBCLUSTER, &pc, &lp);
+		break;
+	}
+	return 0;
+}
+
+/* Second walk: exact COPIED checks for the clusters the summary flagged. */
+static void
+recheck_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf)
+{
+	struct qcow2		*q = ck->q;
+	struct lpath		 lp;
+	enum qcow2_l2_kind	 kind;
+	uint64_t		 i, e, k;
+
+	memset(&lp, 0, sizeof(lp));
+	lp.l1name = ck->l1name;
+	lp.l1idx = j->l1idx;
+	lp.l2off = j->l2off;
+	for (i = 0; j->copied_ok && i < q->l2_size; i++) {
 		e = be64_at(buf + i * q->l2_entry_size);
-		bm = q->extl2 ? be64_at(buf + i * q->l2_entry_size + 8) : 0;
-		if (e == 0 && bm == 0)
-			continue;
 		kind = qcow2_l2_kind(q, e);
-		goff = ((uint64_t)j->l1idx * q->l2_size + i) << q->h.cluster_bits;
-		host = j->l2off + i * q->l2_entry_size;
+		if (kind != QCOW2_L2_NORMAL && kind != QCOW2_L2_ZERO_ALLOC)
+			continue;
+		k = (e & QCOW2_L2E_OFFSET_MASK) >> q->h.cluster_bits;
+		if (k >= ck->cf_n || cf_get(ck, k) == 0)
+			continue;
 		lp.i = i;
 		lp.built = false;
-		if (kind == QCOW2_L2_NORMAL && !(e & QCOW2_L2E_RESERVED) &&
-		    bm == 0 && (e & (q->cs - 1)) == 0 && !q->data_file) {
-			/* A sound entry: statistics, COPIED, reference. */
-			off = e & QCOW2_L2E_OFFSET_MASK;
-			if (active) {
-				st->allocated_clusters++;
-				if (next != 0 && off != next)
-					st->fragmented_clusters++;
-				next = off + q->cs;
-				if (j->copied_ok)
-					copied_note(ck, e, host, goff, &lp);
-			}
-			if ((rc = add_ref(ck, off, q->cs, "data cluster", &lp,
-			    goff, q->cs)) != 0)
-				return rc;
-			continue;
-		}
-		memset(&pc, 0, sizeof(pc));
-		pc.off = host;
-		pc.len = q->l2_entry_size;
-		pc.found = e;
-		pc.want = bm;
-		pc.goff = goff;
-		pc.glen = q->cs;
-		pc.flags = PC_HOST | PC_GUEST;
-		if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED))
-			rep(ck, PR_QCOW2_L2_RESERVED, &pc, &lp);
-		switch (kind) {
-		case QCOW2_L2_COMPRESSED:
-			if (e & QCOW2_OFLAG_COPIED) {
-				pc.off = e & q->coffset_mask;
-				pc.len = q->l2_entry_size;
-				rep(ck, PR_QCOW2_COMPRESSED_COPIED, &pc, &lp);
-				pc.off = host;
-				e &= ~QCOW2_OFLAG_COPIED;
-			}
-			if (q->data_file) {
-				rep(ck, PR_QCOW2_COMPRESSED_DATA_FILE, &pc, &lp);
-				break;
-			}
-			if (bm != 0) {
-				rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc, &lp);
-				break;
-			}
-			qcow2_compressed_range(q, e, &off, &len);
-			if ((rc = add_ref(ck, off, len, "compressed cluster",
-			    &lp, goff, q->cs)) != 0)
-				return rc;
-			if (active) {
-				st->allocated_clusters++;
-				st->compressed_clusters++;
-				st->fragmented_clusters++;
-			}
-			break;
-		case QCOW2_L2_ZERO_ALLOC:
-		case QCOW2_L2_NORMAL:
-			off = e & QCOW2_L2E_OFFSET_MASK;
-			if ((bm >> 32) & bm)
-				rep(ck, PR_QCOW2_SUBCLUSTER_BITMAP, &pc, &lp);
-			if ((off & (q->cs - 1)) != 0) {
-				bool	data = q->extl2 ?
-				    (bm & 0xffffffffULL) != 0 :
-				    !(e & QCOW2_OFLAG_ZERO);
-
-				pc.off = off;
-				pc.len = q->cs;
-				report_problem(ck->rp, data ?
-				    PR_QCOW2_DATA_MISALIGNED :
-				    PR_QCOW2_ZERO_MISALIGNED, &pc);
-				pc.off = host;
-				pc.len = q->l2_entry_size;
-			}
-			if (active) {
-				st->allocated_clusters++;
-				if (next != 0 && off != next)
-					st->fragmented_clusters++;
-				next = off + q->cs;
-				if (j->copied_ok)
-					copied_note(ck, e, host, goff, &lp);
-			}
-			if (!q->data_file && (rc = add_ref(ck, off, q->cs,
-			    "data cluster", &lp, goff, q->cs)) != 0)
-				return rc;
-			break;
-		case QCOW2_L2_ZERO_PLAIN:
-			break;
-		case QCOW2_L2_UNALLOCATED:
-			if (bm & 0xffffffffULL)
-				rep(ck, PR_QCOW2_UNALLOC_SUBCLUSTER, &pc, &lp);
-			break;
-		}
+		copied_check_data(ck, e, j->l2off + i * q->l2_entry_size,
+		    ((uint64_t)j->l1idx * q->l2_size + i) << q->h.cluster_bits,
+		    &lp);
 	}
+}
+
+/*
+ * Walk one L2 table held in buf (cs bytes, from l2off).  Most entries of
+ * most images are plain, aligned data clusters inside the file: those
+ * take a short path that only counts, and everything else goes through
+ * walk_l2_entry() with every rule.
+ */
+static int
+walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
+    bool active)
+{
+	struct qcow2		*q = ck->q;
+	struct qcow2_counts	*c = ck->cnt;
+	uint64_t		 i, e, bm, off, k, next = 0, end, n, cfn;
+	uint64_t		 alloc = 0, frag = 0, bad, cb = q->h.cluster_bits;
+	uint64_t		 cs = q->cs, l2n = q->l2_size, esz = q->l2_entry_size;
+	uint16_t		*a, fm;
+	uint8_t			*cf;
+	bool			 fast, note;
+	int			 rc;
+
+	if (ck->recheck) {
+		recheck_l2(ck, j, buf);
+		return 0;
+	}
+	fast = !q->extl2 && !q->data_file;
+	note = active && j->copied_ok;
+	/* Anything but COPIED and an aligned offset leaves the short path. */
+	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
+	    ((cs - 1) & QCOW2_L2E_OFFSET_MASK);
+	end = ck->file_len < cs ? 0 : ck->file_len - cs;
+	/*
+	 * Locals, so stores through the byte arrays do not make the
+	 * compiler reload them; refreshed after every slow entry, which may
+	 * grow the counts.
+	 */
+	a = c->a;
+	n = c->n;
+	fm = c->fastmax;
+	cf = ck->cf;
+	cfn = ck->cf_n;
+	for (i = 0; i < l2n; i++) {
+		e = be64_at(buf + i * esz);
+		if (fast) {
+			if (e == 0)
+				continue;
+			off = e & QCOW2_L2E_OFFSET_MASK;
+			k = off >> cb;
+			if ((e & bad) == 0 && off != 0 && off <= end &&
+			    k < n && a[k] < fm) {
+				a[k]++;
+				if (!active)
+					continue;
+				alloc++;
+				frag += next != 0 && off != next;
+				next = off + cs;
+				if (note && k < cfn) {
+					cf[k / 4] |= (uint8_t)((e >> 63 ? 1U :
+					    2U) << (2 * (k % 4)));
+				} else if (note)
+					copied_check_data(ck, e, j->l2off + i * 8,
+					    ((uint64_t)j->l1idx * l2n + i) << cb,
+					    LP("active L1"));
+				continue;
+			}
+			bm = 0;
+		} else {
+			bm = q->extl2 ? be64_at(buf + i * esz + 8) : 0;
+			if (e == 0 && bm == 0)
+				continue;
+		}
+		if ((rc = walk_l2_entry(ck, j, i, e, bm, active, &next)) != 0)
+			return rc;
+		a = c->a;
+		n = c->n;
+	}
+	ck->rp->c.allocated_clusters += alloc;
+	ck->rp->c.fragmented_clusters += frag;
 	return 0;
 }
 
@@ -943,10 +1005,24 @@ compare(struct ck *ck, uint64_t *highest)
 				    &cap)) != 0)
 					return rc;
 		} else if (q->h.refcount_order == 4) {
-			for (k = k0; k < k1; k++)
-				if ((rc = cmp_one(ck, k, be16_at(rb + 2 *
-				    (k - k0)), highest, &cap)) != 0)
+			const uint16_t	*a = ck->cnt->a;
+			uint64_t	 r1;
+
+			/* Equal, not spilled, COPIED summary consistent. */
+			for (k = k0; k < k1; k++) {
+				r1 = be16_at(rb + 2 * (k - k0));
+				if (r1 == a[k] && r1 != QCOW2_CNT_SPILL &&
+				    (k >= ck->cf_n || ((ck->cf[k / 4] >>
+				    (2 * (k % 4))) & (r1 == 1 ? 2U : 1U)) ==
+				    0)) {
+					if (r1 != 0)
+						*highest = k;
+					continue;
+				}
+				if ((rc = cmp_one(ck, k, r1, highest,
+				    &cap)) != 0)
 					return rc;
+			}
 		} else {
 			for (k = k0; k < k1; k++)
 				if ((rc = cmp_one(ck, k, qcow2_rb_get(rb,
