@@ -254,6 +254,15 @@ int		 img_map(struct img *img, map_fn *fn, void *arg);
 int		 img_undo_apply(const char *image, const char *undo,
 		    char *errbuf, size_t errlen);
 
+/*
+ * Strings from images, made safe in place (core/str.c): img_str_clean()
+ * turns control characters and bytes that are not valid UTF-8 into '?';
+ * img_utf8_fix() only repairs invalid UTF-8 (for serialized JSON, whose
+ * own control characters are escaped already).
+ */
+void		 img_str_clean(char *s);
+void		 img_utf8_fix(char *s);
+
 /* Names of the formats, NULL-terminated. */
 const char	*const *img_format_names(void);
 /* Is there a format called name, and does it have a check? */

@@ -17,25 +17,18 @@
 #include "core/banned.h"
 
 static const struct tu_opt	map_opts[] = {
-	{ "format", required_argument, 'f', "FMT",
-	    "image format (default: detect)" },
-	{ "help", no_argument, 'h', NULL, "show this help" },
-	{ "json", no_argument, 'j', NULL, "same as --output=json" },
+	TU_OPT_FORMAT,
+	TU_OPT_HELP,
+	TU_OPT_JSON,
 	{ "output-file", required_argument, 'o', "FILE",
 	    "where --extract writes (default: stdout)" },
-	{ "version", no_argument, 'V', NULL, "show the version" },
-	{ "output", required_argument, OPT_OUTPUT, "human|json",
-	    "output format (default human)" },
+	TU_OPT_VERSION,
+	TU_OPT_OUTPUT,
 	{ "extract", optional_argument, OPT_EXTRACT, "WHAT",
 	    "write the guest disk (or the object WHAT) instead of a map" },
-	{ "key-file", required_argument, OPT_KEY_FILE, "FILE",
-	    "key: 32 raw bytes or 64 hex digits" },
-	{ "key-hex", required_argument, OPT_KEY_HEX, "HEX",
-	    "key as 64 hex digits (visible to other users)" },
-	{ "password-file", required_argument, OPT_PASSWORD_FILE, "FILE",
-	    "derive the key from the password in FILE" },
-	{ "list-options", no_argument, OPT_LIST_OPTIONS, NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	TU_OPTS_KEY,
+	TU_OPT_LIST,
+	TU_OPT_END
 };
 
 static const struct tu_cmd	map_cmd = {
@@ -100,54 +93,27 @@ map_print(void *arg, const struct map_ext *e)
 int
 main(int argc, char **argv)
 {
-	struct img_opts		 opts;
-	struct tu_key		 key;
+	struct tu_common	 tc;
 	struct map_out		 mo;
 	struct report		 rp;
 	struct img		*img;
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
-	bool			 json = false, extract = false;
+	bool			 extract = false;
 	int			 ch, rc, fd, i, ex = 0;
 
-	memset(&opts, 0, sizeof(opts));
-	memset(&key, 0, sizeof(key));
+	tu_common_init(&tc);
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&map_cmd),
 	    tu_longopts(&map_cmd), NULL)) != -1) {
+		if (tu_common_opt(&map_cmd, ch, optarg, &tc))
+			continue;
 		switch (ch) {
-		case 'f':
-			opts.format = optarg;
-			break;
-		case 'h':
-			tu_help(&map_cmd);
-			break;
-		case 'j':
-			json = true;
-			break;
 		case 'o':
 			outfile = optarg;
-			break;
-		case 'V':
-			tu_version(&map_cmd);
-			break;
-		case OPT_OUTPUT:
-			json = tu_parse_output(&map_cmd, optarg);
 			break;
 		case OPT_EXTRACT:
 			extract = true;
 			what = optarg;
-			break;
-		case OPT_KEY_FILE:
-			key.file = optarg;
-			break;
-		case OPT_KEY_HEX:
-			key.hex = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			key.password_file = optarg;
-			break;
-		case OPT_LIST_OPTIONS:
-			tu_list_options(&map_cmd);
 			break;
 		default:
 			tu_bad_usage(&map_cmd);
@@ -158,9 +124,7 @@ main(int argc, char **argv)
 	/* Several images only for --extract: a chain laid on one output. */
 	if (argc < 1 || (argc > 1 && (!extract || what != NULL)))
 		tu_bad_usage(&map_cmd);
-	if (opts.format != NULL && !img_format_known(opts.format))
-		errx(1, "unknown format '%s'", opts.format);
-	tu_key_load(&map_cmd, &key, &opts);
+	tu_common_finish(&map_cmd, &tc);
 	if (extract) {
 		fd = STDOUT_FILENO;
 		if (outfile != NULL && (fd = open(outfile, O_WRONLY | O_CREAT |
@@ -170,7 +134,7 @@ main(int argc, char **argv)
 			errx(1, "refusing to write image data to a terminal; "
 			    "use -o FILE");
 		for (i = 0; i < argc && ex == 0; i++) {
-			if ((rc = img_open(argv[i], &opts, &img, errbuf,
+			if ((rc = img_open(argv[i], &tc.opts, &img, errbuf,
 			    sizeof(errbuf))) != 0)
 				errx(1, "cannot open '%s': %s", argv[i],
 				    errbuf);
@@ -193,14 +157,14 @@ main(int argc, char **argv)
 			err(1, "cannot write '%s'", outfile);
 		return ex;
 	}
-	if ((rc = img_open(argv[0], &opts, &img, errbuf, sizeof(errbuf))) != 0)
+	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
 		errx(1, "cannot open '%s': %s", argv[0], errbuf);
-	mo.json = json;
+	mo.json = tc.json;
 	mo.first = true;
 	mo.name = argv[0];
 	mo.err = 0;
 	rc = img_map(img, map_print, &mo);
-	if (json)
+	if (tc.json)
 		printf(mo.first ? "[]\n" : "]\n");
 	img_close(img);
 	if (rc != 0)

@@ -17,18 +17,16 @@
 #include "core/banned.h"
 
 static const struct tu_opt	repair_opts[] = {
-	{ "format", required_argument, 'f', "FMT",
-	    "image format (default: detect)" },
-	{ "help", no_argument, 'h', NULL, "show this help" },
-	{ "json", no_argument, 'j', NULL, "same as --output=json" },
+	TU_OPT_FORMAT,
+	TU_OPT_HELP,
+	TU_OPT_JSON,
 	{ "output-file", required_argument, 'o', "FILE",
 	    "write the repaired image here; the original is not touched" },
-	{ "quiet", no_argument, 'q', NULL, "print nothing" },
+	TU_OPT_QUIET,
 	{ "repair", required_argument, 'r', "leaks|all",
 	    "what may be fixed: leaks only, or everything" },
-	{ "version", no_argument, 'V', NULL, "show the version" },
-	{ "output", required_argument, OPT_OUTPUT, "human|json",
-	    "output format (default human)" },
+	TU_OPT_VERSION,
+	TU_OPT_OUTPUT,
 	{ "dry-run", no_argument, OPT_DRY_RUN, NULL,
 	    "show what would be fixed; write nothing" },
 	{ "in-place", no_argument, OPT_IN_PLACE, NULL,
@@ -39,16 +37,10 @@ static const struct tu_opt	repair_opts[] = {
 	    "do not keep an undo file" },
 	{ "apply-undo", required_argument, OPT_APPLY_UNDO, "FILE",
 	    "put back the bytes a repair overwrote, from its undo file" },
-	{ "max-findings", required_argument, OPT_MAX_FINDINGS, "N",
-	    "keep at most N findings per code (0 = all; default 100)" },
-	{ "key-file", required_argument, OPT_KEY_FILE, "FILE",
-	    "key: 32 raw bytes or 64 hex digits" },
-	{ "key-hex", required_argument, OPT_KEY_HEX, "HEX",
-	    "key as 64 hex digits (visible to other users)" },
-	{ "password-file", required_argument, OPT_PASSWORD_FILE, "FILE",
-	    "derive the key from the password in FILE" },
-	{ "list-options", no_argument, OPT_LIST_OPTIONS, NULL, NULL },
-	{ NULL, 0, 0, NULL, NULL }
+	TU_OPT_MAXF,
+	TU_OPTS_KEY,
+	TU_OPT_LIST,
+	TU_OPT_END
 };
 
 static const struct tu_cmd	repair_cmd = {
@@ -79,39 +71,27 @@ report_doc(const struct report *rp, const char *name, const char *fmt,
 int
 main(int argc, char **argv)
 {
-	struct img_opts		 opts, ropts;
-	struct tu_key		 key;
+	struct tu_common	 tc;
+	struct img_opts		 ropts;
 	struct report		 rp, re;
 	struct img		*img, *chk;
 	struct json_object	*doc, *rdoc;
 	const char		*out = NULL, *undo = NULL, *target;
 	const char		*apply = NULL;
-	char			 errbuf[512], *undobuf = NULL;
-	bool			 json = false, quiet = false, dry = false;
+	char			 errbuf[512], *undobuf = NULL, *fmtname;
+	bool			 dry = false;
 	bool			 inplace = false, noundo = false;
 	unsigned		 level = 0;
-	size_t			 maxf = 100;
 	int			 ch, rc, rrc, ex;
 
-	memset(&opts, 0, sizeof(opts));
-	memset(&key, 0, sizeof(key));
+	tu_common_init(&tc);
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&repair_cmd),
 	    tu_longopts(&repair_cmd), NULL)) != -1) {
+		if (tu_common_opt(&repair_cmd, ch, optarg, &tc))
+			continue;
 		switch (ch) {
-		case 'f':
-			opts.format = optarg;
-			break;
-		case 'h':
-			tu_help(&repair_cmd);
-			break;
-		case 'j':
-			json = true;
-			break;
 		case 'o':
 			out = optarg;
-			break;
-		case 'q':
-			quiet = true;
 			break;
 		case 'r':
 			if (strcmp(optarg, "leaks") == 0)
@@ -123,12 +103,6 @@ main(int argc, char **argv)
 				    "'leaks' or 'all'): %s", optarg);
 				tu_bad_usage(&repair_cmd);
 			}
-			break;
-		case 'V':
-			tu_version(&repair_cmd);
-			break;
-		case OPT_OUTPUT:
-			json = tu_parse_output(&repair_cmd, optarg);
 			break;
 		case OPT_DRY_RUN:
 			dry = true;
@@ -145,22 +119,6 @@ main(int argc, char **argv)
 		case OPT_APPLY_UNDO:
 			apply = optarg;
 			break;
-		case OPT_MAX_FINDINGS:
-			maxf = tu_parse_count(&repair_cmd, "--max-findings",
-			    optarg);
-			break;
-		case OPT_KEY_FILE:
-			key.file = optarg;
-			break;
-		case OPT_KEY_HEX:
-			key.hex = optarg;
-			break;
-		case OPT_PASSWORD_FILE:
-			key.password_file = optarg;
-			break;
-		case OPT_LIST_OPTIONS:
-			tu_list_options(&repair_cmd);
-			break;
 		default:
 			tu_bad_usage(&repair_cmd);
 		}
@@ -174,7 +132,7 @@ main(int argc, char **argv)
 		    sizeof(errbuf)) != 0)
 			errx(1, "cannot apply '%s' to '%s': %s", apply, argv[0],
 			    errbuf);
-		if (!quiet)
+		if (!tc.quiet)
 			printf("%s: restored from '%s'\n", argv[0], apply);
 		return 0;
 	}
@@ -184,10 +142,8 @@ main(int argc, char **argv)
 		warnx("say where the repair goes: -o NEWFILE or --in-place");
 		tu_bad_usage(&repair_cmd);
 	}
-	if (opts.format != NULL && !img_format_known(opts.format))
-		errx(1, "unknown format '%s'", opts.format);
-	tu_key_load(&repair_cmd, &key, &opts);
-	ropts = opts;
+	tu_common_finish(&repair_cmd, &tc);
+	ropts = tc.opts;
 	if (inplace && !dry) {
 		ropts.flags |= IMG_RDWR;
 		if (!noundo && undo == NULL) {
@@ -205,12 +161,13 @@ main(int argc, char **argv)
 		errx(1, "cannot open '%s': %s", argv[0], errbuf);
 
 	report_init(&rp);
-	rp.max_per_code = maxf;
+	rp.max_per_code = tc.maxf;
 	rp.repair = level;
 	rp.dry_run = dry;
 	/* A dry run is a check that says what the repair would fix. */
 	rrc = dry ? img_check(img, &rp) : img_repair(img, &rp,
 	    inplace ? NULL : out);
+	fmtname = xstrdup(img_format(img));
 	img_close(img);
 	if (rrc == -IMG_ENOOP || rrc == -IMG_ENOCHECK) {
 		report_release(&rp);
@@ -223,10 +180,10 @@ main(int argc, char **argv)
 	/* Check the result again, read-only, as qemu-img does. */
 	target = dry || inplace ? argv[0] : out;
 	report_init(&re);
-	re.max_per_code = maxf;
+	re.max_per_code = tc.maxf;
 	ex = EXIT_FAILED;
 	if (!dry && rrc == 0) {
-		if ((rc = img_open(target, &opts, &chk, errbuf,
+		if ((rc = img_open(target, &tc.opts, &chk, errbuf,
 		    sizeof(errbuf))) != 0)
 			warnx("cannot open '%s' again: %s", target, errbuf);
 		else {
@@ -238,10 +195,9 @@ main(int argc, char **argv)
 		ex = tu_check_exit(&rp, rrc);
 	re.c.corruptions_fixed = rp.c.corruptions_fixed;
 	re.c.leaks_fixed = rp.c.leaks_fixed;
-	if (!quiet && json) {
-		doc = report_doc(dry ? &rp : &re, target, opts.format ?
-		    opts.format : "", ex);
-		rdoc = report_doc(&rp, argv[0], opts.format ? opts.format : "",
+	if (!tc.quiet && tc.json) {
+		doc = report_doc(dry ? &rp : &re, target, fmtname, ex);
+		rdoc = report_doc(&rp, argv[0], fmtname,
 		    tu_check_exit(&rp, rrc));
 		json_object_object_add(doc, "dry-run",
 		    json_object_new_boolean(dry));
@@ -252,7 +208,7 @@ main(int argc, char **argv)
 		json_object_object_add(doc, "repair", rdoc);
 		tu_json_print(doc);
 		json_object_put(doc);
-	} else if (!quiet) {
+	} else if (!tc.quiet) {
 		printf(dry ? "Plan (nothing is written):\n" :
 		    "Found and repaired:\n");
 		tu_report_human(&rp, argv[0], stdout);
@@ -270,5 +226,6 @@ main(int argc, char **argv)
 	report_release(&rp);
 	report_release(&re);
 	free(undobuf);
+	free(fmtname);
 	return ex;
 }

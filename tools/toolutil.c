@@ -286,14 +286,86 @@ tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 }
 
 void
+tu_common_init(struct tu_common *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->maxf = 100;
+}
+
+bool
+tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
+    struct tu_common *c)
+{
+	switch (ch) {
+	case 'f':
+		c->opts.format = arg;
+		return true;
+	case 'h':
+		tu_help(cmd);
+		return true;
+	case 'j':
+		c->json = true;
+		return true;
+	case 'q':
+		c->quiet = true;
+		return true;
+	case 'V':
+		tu_version(cmd);
+		return true;
+	case OPT_OUTPUT:
+		c->json = tu_parse_output(cmd, arg);
+		return true;
+	case OPT_MAX_FINDINGS:
+		c->maxf = tu_parse_count(cmd, "--max-findings", arg);
+		return true;
+	case OPT_KEY_FILE:
+		c->key.file = arg;
+		return true;
+	case OPT_KEY_HEX:
+		c->key.hex = arg;
+		return true;
+	case OPT_PASSWORD_FILE:
+		c->key.password_file = arg;
+		return true;
+	case OPT_LIST_OPTIONS:
+		tu_list_options(cmd);
+		return true;
+	}
+	return false;
+}
+
+void
+tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c)
+{
+	if (c->opts.format != NULL && !img_format_known(c->opts.format))
+		errx(1, "unknown format '%s'", c->opts.format);
+	tu_key_load(cmd, &c->key, &c->opts);
+}
+
+void
 tu_json_print(struct json_object *doc)
 {
-	const char	*s;
+	char	*s;
 
-	s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+	/* Names from images may hold any bytes: keep the JSON UTF-8. */
+	s = xstrdup(json_object_to_json_string_ext(doc,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	img_utf8_fix(s);
 	fputs(s, stdout);
 	fputc('\n', stdout);
+	free(s);
+}
+
+/* Print a string from an image without letting it drive the terminal. */
+static void
+put_clean(FILE *fp, const char *str)
+{
+	char	*s = xstrdup(str);
+
+	img_str_clean(s);
+	fputs(s, fp);
+	free(s);
 }
 
 static void
@@ -329,7 +401,9 @@ info_human_value(struct json_object *v, int depth, FILE *fp)
 		}
 		break;
 	case json_type_string:
-		fprintf(fp, " %s\n", json_object_get_string(v));
+		fputc(' ', fp);
+		put_clean(fp, json_object_get_string(v));
+		fputc('\n', fp);
 		break;
 	default:
 		fprintf(fp, " %s\n", json_object_to_json_string(v));
@@ -437,9 +511,13 @@ tu_report_human(const struct report *rp, const char *name, FILE *fp)
 		if (f->flags & PC_HOST)
 			fprintf(fp, " @0x%" PRIx64 "+0x%" PRIx64, f->host_off,
 			    f->host_len);
-		if (f->path != NULL)
-			fprintf(fp, " [%s]", f->path);
-		fprintf(fp, ": %s", f->msg);
+		if (f->path != NULL) {
+			fputs(" [", fp);
+			put_clean(fp, f->path);
+			fputc(']', fp);
+		}
+		fputs(": ", fp);
+		put_clean(fp, f->msg);
 		if (f->flags & PC_GUEST)
 			fprintf(fp, " (guest 0x%" PRIx64 "+0x%" PRIx64 ")",
 			    f->guest_off, f->guest_len);

@@ -57,6 +57,54 @@ struct tu_cmd {
 	const struct tu_opt	*opts;		/* ends with name NULL */
 };
 
+/* Key sources for encrypted formats; tu_key_load() fills opts. */
+struct tu_key {
+	const char	*hex;
+	const char	*file;
+	const char	*password_file;
+};
+/* Option-table entries every tool shares. */
+#define TU_OPT_FORMAT	{ "format", required_argument, 'f', "FMT", \
+			    "image format (default: detect)" }
+#define TU_OPT_HELP	{ "help", no_argument, 'h', NULL, "show this help" }
+#define TU_OPT_JSON	{ "json", no_argument, 'j', NULL, \
+			    "same as --output=json" }
+#define TU_OPT_QUIET	{ "quiet", no_argument, 'q', NULL, \
+			    "print nothing; the exit status tells" }
+#define TU_OPT_VERSION	{ "version", no_argument, 'V', NULL, \
+			    "show the version" }
+#define TU_OPT_OUTPUT	{ "output", required_argument, OPT_OUTPUT, \
+			    "human|json", "output format (default human)" }
+#define TU_OPT_MAXF	{ "max-findings", required_argument, \
+			    OPT_MAX_FINDINGS, "N", "keep at most N findings " \
+			    "per code (0 = all; default 100)" }
+#define TU_OPTS_KEY \
+	{ "key-file", required_argument, OPT_KEY_FILE, "FILE", \
+	    "key: 32 raw bytes or 64 hex digits" }, \
+	{ "key-hex", required_argument, OPT_KEY_HEX, "HEX", \
+	    "key as 64 hex digits (visible to other users)" }, \
+	{ "password-file", required_argument, OPT_PASSWORD_FILE, "FILE", \
+	    "derive the key from the password in FILE" }
+#define TU_OPT_LIST	{ "list-options", no_argument, OPT_LIST_OPTIONS, \
+			    NULL, NULL }
+#define TU_OPT_END	{ NULL, 0, 0, NULL, NULL }
+
+/* What the shared options set. */
+struct tu_common {
+	struct img_opts	opts;
+	struct tu_key	key;
+	bool		json;
+	bool		quiet;
+	size_t		maxf;		/* --max-findings, default 100 */
+};
+
+void	tu_common_init(struct tu_common *c);
+/* Handle a shared option; false when ch is the tool's own. */
+bool	tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
+	    struct tu_common *c);
+/* After parsing: check the format name and load the key. */
+void	tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c);
+
 /* Build the getopt tables from cmd (static storage, one cmd per run). */
 const struct option	*tu_longopts(const struct tu_cmd *cmd);
 const char		*tu_shortopts(const struct tu_cmd *cmd);
@@ -73,12 +121,6 @@ bool	tu_parse_output(const struct tu_cmd *cmd, const char *v);
 size_t	tu_parse_count(const struct tu_cmd *cmd, const char *what,
 	    const char *v);
 
-/* Key sources for encrypted formats; tu_key_load() fills opts. */
-struct tu_key {
-	const char	*hex;
-	const char	*file;
-	const char	*password_file;
-};
 void	tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 	    struct img_opts *opts);
 

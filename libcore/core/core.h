@@ -90,6 +90,21 @@ int	img_truncate(struct img *img, uint64_t len);
 void	img_set_error(struct img *img, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/*
+ * Merge map pieces into maximal runs (core/map.c): add pieces in guest
+ * order, then end to hand over the last run.  Owners must outlive the run.
+ */
+struct map_merge {
+	map_fn		*fn;
+	void		*arg;
+	struct map_ext	 cur;
+	bool		 have;
+};
+void	map_merge_init(struct map_merge *m, map_fn *fn, void *arg);
+int	map_merge_add(struct map_merge *m, const struct map_ext *e);
+int	map_merge_end(struct map_merge *m);
+
+
 /* True once img_interrupt() was called: walkers stop between structures. */
 bool	img_interrupted(void);
 

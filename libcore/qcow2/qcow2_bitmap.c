@@ -102,6 +102,7 @@ qcow2_bitmap_dir_decode(const uint8_t *buf, size_t len, uint32_t nb,
 			for (i = 0; p != NULL && i < m; i++)
 				b.name[i] = p[i] == '\0' ? '?' : (char)p[i];
 			b.name[p == NULL ? 0 : m] = '\0';
+			img_str_clean(b.name);
 		}
 		if (!dir_entry_ok(&b, name_size, cs, disk_size)) {
 			WHY("Bitmap '%s' doesn't satisfy the constraints",

@@ -122,7 +122,7 @@ unsupported_features(const uint8_t *c0, size_t len, uint64_t hdr_end,
 	uint64_t	left = bits;
 	uint32_t	type, elen;
 	size_t		pos;
-	int		n = 0, i;
+	int		n = 0;
 	char		name[47];
 
 	pos = (size_t)snprintf(why, whylen, "Unsupported qcow2 feature(s): ");
@@ -144,9 +144,7 @@ unsupported_features(const uint8_t *c0, size_t len, uint64_t hdr_end,
 			name[46] = '\0';
 			if (kind != 0 || bit > 63 || !(left & (1ULL << bit)))
 				continue;
-			for (i = 0; name[i] != '\0'; i++)
-				if (name[i] < 32 || name[i] > 126)
-					name[i] = '?';
+			img_str_clean(name);
 			if (pos < whylen)
 				pos += (size_t)snprintf(why + pos, whylen - pos,
 				    "%s%s", n++ ? ", " : "", name);
@@ -248,6 +246,7 @@ rd_string(struct rd *r, uint32_t n, char *dst, size_t dstlen)
 	for (i = 0; p != NULL && i < m; i++)
 		dst[i] = p[i] == '\0' ? '?' : (char)p[i];
 	dst[p == NULL ? 0 : m] = '\0';
+	img_str_clean(dst);
 }
 
 int

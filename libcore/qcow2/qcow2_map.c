@@ -14,40 +14,9 @@
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-struct mapper {
-	map_fn		*fn;
-	void		*arg;
-	struct map_ext	 cur;
-	bool		 have;
-};
-
-static int
-map_emit(struct mapper *m, const struct map_ext *e)
-{
-	struct map_ext	*c = &m->cur;
-
-	if (m->have && c->start + c->length == e->start &&
-	    c->present == e->present && c->zero == e->zero &&
-	    c->data == e->data && c->compressed == e->compressed &&
-	    c->has_offset == e->has_offset &&
-	    (!c->has_offset || c->offset + c->length == e->offset)) {
-		c->length += e->length;
-		return 0;
-	}
-	if (m->have) {
-		int	rc = m->fn(m->arg, c);
-
-		if (rc != 0)
-			return rc;
-	}
-	*c = *e;
-	m->have = true;
-	return 0;
-}
-
 /* Emit the status of guest cluster at goff (len bytes) from entry e/bm. */
 static int
-map_cluster(struct qcow2 *q, struct mapper *m, uint64_t goff, uint64_t len,
+map_cluster(struct qcow2 *q, struct map_merge *m, uint64_t goff, uint64_t len,
     uint64_t e, uint64_t bm)
 {
 	struct map_ext	x;
@@ -61,23 +30,23 @@ map_cluster(struct qcow2 *q, struct mapper *m, uint64_t goff, uint64_t len,
 	case QCOW2_L2_UNALLOCATED:
 		x.zero = true;
 		if (!q->extl2 || bm == 0)
-			return map_emit(m, &x);
+			return map_merge_add(m, &x);
 		break;
 	case QCOW2_L2_ZERO_PLAIN:
 		x.present = x.zero = true;
-		return map_emit(m, &x);
+		return map_merge_add(m, &x);
 	case QCOW2_L2_ZERO_ALLOC:
 		x.present = x.zero = x.has_offset = true;
 		x.offset = off;
-		return map_emit(m, &x);
+		return map_merge_add(m, &x);
 	case QCOW2_L2_COMPRESSED:
 		x.present = x.data = x.compressed = true;
-		return map_emit(m, &x);
+		return map_merge_add(m, &x);
 	case QCOW2_L2_NORMAL:
 		if (!q->extl2) {
 			x.present = x.data = x.has_offset = true;
 			x.offset = q->data_file && off == 0 ? goff : off;
-			return map_emit(m, &x);
+			return map_merge_add(m, &x);
 		}
 		break;
 	}
@@ -100,7 +69,7 @@ map_cluster(struct qcow2 *q, struct mapper *m, uint64_t goff, uint64_t len,
 			x.has_offset = off != 0;
 			x.offset = off + i * sub;
 		}
-		if ((rc = map_emit(m, &x)) != 0)
+		if ((rc = map_merge_add(m, &x)) != 0)
 			return rc;
 	}
 	return 0;
@@ -110,14 +79,12 @@ int
 qcow2_map(struct img *img, map_fn *fn, void *arg)
 {
 	struct qcow2	*q = img->priv;
-	struct mapper	 m;
+	struct map_merge m;
 	uint64_t	*l1 = NULL, span, i, j, goff, len, e, bm;
 	uint8_t		*l2 = NULL;
 	int		 rc;
 
-	memset(&m, 0, sizeof(m));
-	m.fn = fn;
-	m.arg = arg;
+	map_merge_init(&m, fn, arg);
 	span = q->l2_size << q->h.cluster_bits;
 	if ((rc = qcow2_read_table(img, q->h.l1_table_offset, q->h.l1_size,
 	    &l1)) != 0)
@@ -154,8 +121,7 @@ qcow2_map(struct img *img, map_fn *fn, void *arg)
 				goto out;
 		}
 	}
-	if (m.have)
-		rc = fn(arg, &m.cur);
+	rc = map_merge_end(&m);
 out:
 	free(l2);
 	free(l1);

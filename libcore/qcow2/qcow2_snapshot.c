@@ -34,6 +34,7 @@ snap_str(struct rd *r, uint16_t n)
 	for (i = 0; i < n; i++)
 		s[i] = p[i] == '\0' ? '?' : (char)p[i];
 	s[n] = '\0';
+	img_str_clean(s);
 	return s;
 }
 

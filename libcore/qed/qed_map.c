@@ -16,35 +16,6 @@
 #include "qed/qed.h"
 #include "core/banned.h"
 
-struct qmap {
-	map_fn		*fn;
-	void		*arg;
-	struct map_ext	 cur;
-	bool		 have;
-};
-
-/* Queue one run, merging it into the pending one when it continues it. */
-static int
-qmap_emit(struct qmap *m, const struct map_ext *e)
-{
-	struct map_ext	*c = &m->cur;
-	int		 rc;
-
-	if (m->have && c->start + c->length == e->start &&
-	    c->depth == e->depth && c->present == e->present &&
-	    c->zero == e->zero && c->data == e->data &&
-	    c->has_offset == e->has_offset &&
-	    (!c->has_offset || c->offset + c->length == e->offset)) {
-		c->length += e->length;
-		return 0;
-	}
-	if (m->have && (rc = m->fn(m->arg, c)) != 0)
-		return rc;
-	*c = *e;
-	m->have = true;
-	return 0;
-}
-
 /* The status of unallocated guest bytes. */
 static void
 qmap_unalloc(const struct qed *q, struct map_ext *e)
@@ -67,7 +38,7 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 {
 	const struct qed	*q = img->priv;
 	const struct qed_geom	*g = &q->g;
-	struct qmap		 m;
+	struct map_merge	 m;
 	struct map_ext		 e;
 	uint64_t		*l1 = NULL, *l2 = NULL;
 	uint64_t		 size = q->hdr.image_size, span, gbase, goff;
@@ -75,9 +46,7 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 	size_t			 k1, k2, c1, c2;
 	int			 rc = 0;
 
-	memset(&m, 0, sizeof(m));
-	m.fn = fn;
-	m.arg = arg;
+	map_merge_init(&m, fn, arg);
 	span = g->nent * g->cs;		/* <= 2^53 */
 	if ((l1 = calloc(QED_CHUNK_ENTRIES, sizeof(*l1))) == NULL ||
 	    (l2 = calloc(QED_CHUNK_ENTRIES, sizeof(*l2))) == NULL) {
@@ -96,7 +65,7 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 			e.length = size - gbase < span ? size - gbase : span;
 			if (l1[k1] == 0) {
 				qmap_unalloc(q, &e);
-				if ((rc = qmap_emit(&m, &e)) != 0)
+				if ((rc = map_merge_add(&m, &e)) != 0)
 					goto out;
 				continue;
 			}
@@ -133,14 +102,13 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 						e.has_offset = true;
 						e.offset = d;
 					}
-					if ((rc = qmap_emit(&m, &e)) != 0)
+					if ((rc = map_merge_add(&m, &e)) != 0)
 						goto out;
 				}
 			}
 		}
 	}
-	if (m.have)
-		rc = fn(arg, &m.cur);
+	rc = map_merge_end(&m);
 out:
 	free(l2);
 	free(l1);
