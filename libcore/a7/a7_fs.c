@@ -9,6 +9,7 @@
  * those are warnings, the rest corruption.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +25,21 @@ a7_stream_cmp(const void *x, const void *y)
 	return memcmp(p->id, q->id, 16);
 }
 
-long
-a7_stream_find(const struct a7 *a, const uint8_t *id)
+/*
+ * Binary search for a 16-byte id in an array sorted by it: n elements of
+ * size bytes from base, the id at idoff in each.  The index, or -1.
+ */
+static long
+id_search(const void *base, size_t n, size_t size, size_t idoff,
+    const uint8_t *id)
 {
-	size_t	lo = A7_NSPECIAL, hi = a->nst, mid;
-	int	c;
+	const uint8_t	*b = base;
+	size_t		 lo = 0, hi = n, mid;
+	int		 c;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		c = memcmp(a->st[mid].id, id, 16);
+		c = memcmp(b + mid * size + idoff, id, 16);
 		if (c == 0)
 			return (long)mid;
 		if (c < 0)
@@ -41,6 +48,19 @@ a7_stream_find(const struct a7 *a, const uint8_t *id)
 			hi = mid;
 	}
 	return -1;
+}
+
+long
+a7_stream_find(const struct a7 *a, const uint8_t *id)
+{
+	long	i;
+
+	/* The special streams come first and are not sorted. */
+	if (a->nst <= A7_NSPECIAL)
+		return -1;
+	i = id_search(a->st + A7_NSPECIAL, a->nst - A7_NSPECIAL,
+	    sizeof(*a->st), offsetof(struct a7_stream, id), id);
+	return i < 0 ? -1 : i + A7_NSPECIAL;
 }
 
 static int
@@ -54,20 +74,8 @@ a7_ent_cmp(const void *x, const void *y)
 long
 a7_ent_find(const struct a7 *a, const uint8_t *id)
 {
-	size_t	lo = 0, hi = a->nent, mid;
-	int	c;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		c = memcmp(a->ent[mid].id, id, 16);
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return id_search(a->ent, a->nent, sizeof(*a->ent),
+	    offsetof(struct a7_ent, id), id);
 }
 
 /* Report a problem at the record at stream byte off of tree slot. */

@@ -17,30 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/rd.h"
+
 #define BUFSZ	(1U << 20)
 
 static uint8_t	*buf;
 static size_t	 used;
 static uint64_t	 at;		/* file offset of buf[0] */
 static int	 fd;
-
-static void
-be64(uint8_t *b, uint64_t v)
-{
-	int	i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-}
-
-static void
-be32(uint8_t *b, uint32_t v)
-{
-	int	i;
-
-	for (i = 3; i >= 0; i--, v >>= 8)
-		b[i] = (uint8_t)v;
-}
 
 static void
 flush(void)
@@ -119,23 +103,23 @@ main(int argc, char **argv)
 	if ((fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0)
 		err(1, "cannot create '%s'", argv[3]);
 	memset(hdr, 0, sizeof(hdr));
-	be32(hdr, 0x514649fb);
-	be32(hdr + 4, 3);
-	be32(hdr + 20, cb);
-	be64(hdr + 24, size);
-	be32(hdr + 36, (uint32_t)nl2);
-	be64(hdr + 40, l1off);
-	be64(hdr + 48, rtoff);
-	be32(hdr + 56, (uint32_t)rtc);
-	be32(hdr + 96, 4);
-	be32(hdr + 100, 112);
+	put_be32(hdr, 0x514649fb);
+	put_be32(hdr + 4, 3);
+	put_be32(hdr + 20, cb);
+	put_be64(hdr + 24, size);
+	put_be32(hdr + 36, (uint32_t)nl2);
+	put_be64(hdr + 40, l1off);
+	put_be64(hdr + 48, rtoff);
+	put_be32(hdr + 56, (uint32_t)rtc);
+	put_be32(hdr + 96, 4);
+	put_be32(hdr + 100, 112);
 	put(0, hdr, sizeof(hdr));
 	for (i = 0; i < nrb; i++) {		/* refcount table */
-		be64(e, rboff + i * cs);
+		put_be64(e, rboff + i * cs);
 		put(rtoff + i * 8, e, 8);
 	}
 	for (i = 0; i < nl2; i++) {		/* L1 */
-		be64(e, (l2off + i * cs) | 1ULL << 63);
+		put_be64(e, (l2off + i * cs) | 1ULL << 63);
 		put(l1off + i * 8, e, 8);
 	}
 	for (c = 0; c < nrb * rpb; c++) {	/* refcount blocks */
@@ -147,7 +131,7 @@ main(int argc, char **argv)
 	for (i = 0; i < nl2 * l2n; i++) {	/* L2 tables */
 		if (i * cs >= size)
 			break;
-		be64(e, (doff + i * cs) | 1ULL << 63);
+		put_be64(e, (doff + i * cs) | 1ULL << 63);
 		put(l2off + i * 8, e, 8);
 	}
 	flush();
