@@ -35,6 +35,8 @@
 #define QCOW2_MAX_BITMAP_TABLE		0x8000000U
 #define QCOW2_MAX_BITMAP_BYTES		(512ULL << 20)
 #define QCOW2_MAX_BITMAP_NAME		1023
+/* All bitmap tables together: they must fit the file (twice, for slack). */
+#define QCOW2_MAX_BITMAP_READ(fsz)	(2 * (fsz) + (64ULL << 20))
 /* The computed refcount array is sized from the host file: cap it. */
 #define QCOW2_MAX_HOST_CLUSTERS		((uint64_t)INT32_MAX)
 
@@ -257,6 +259,9 @@ void	qcow2_counts_free(struct qcow2_counts *c);
 uint64_t qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k);
 int	qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k,
 	    bool *overflow);
+/* +m for cluster k, stopping at the maximum; *novf = increments lost. */
+int	qcow2_counts_add(struct qcow2_counts *c, uint64_t k, uint64_t m,
+	    uint64_t *novf);
 
 static inline uint64_t
 qcow2_counts_len(const struct qcow2_counts *c)

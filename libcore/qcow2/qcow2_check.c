@@ -54,6 +54,7 @@ struct l2job {
 	uint64_t	l1e;
 	uint32_t	l1idx;
 	bool		copied_ok;	/* L1 COPIED checked, L2 checks on */
+	uint64_t	mult;		/* L1 entries naming this table */
 };
 
 struct ck {
@@ -79,6 +80,13 @@ struct ck {
 	uint64_t		 cf_n;
 	bool			 cf_any;
 	bool			 recheck;	/* the second walk */
+	/*
+	 * How many L1 entries name the table being walked.  QEMU walks a
+	 * shared table once per entry; we walk it once and count everything
+	 * it finds that many times, so 100000 entries naming one table cost
+	 * one walk, with the same counters.
+	 */
+	uint64_t		 mult;
 };
 
 static inline void
@@ -123,12 +131,30 @@ lpath_str(struct lpath *lp)
 	return lp->buf;
 }
 
+/* Count a finding n - 1 more times: once per walk QEMU would make. */
+static void
+count_more(struct ck *ck, enum pr_id id, uint64_t n)
+{
+	const struct pr_info	*pi = pr_info_get(id);
+
+	if (n <= 1 || pi == NULL)
+		return;
+	if (pi->sev == PR_SEV_CORRUPT)
+		ck->rp->c.corruptions += n - 1;
+	else if (pi->sev == PR_SEV_LEAK)
+		ck->rp->c.leaks += n - 1;
+	else if (pi->sev == PR_SEV_FATAL)
+		ck->rp->c.check_errors += n - 1;
+}
+
 /* report_problem() with the path filled in from lp. */
 static void
 rep(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp)
 {
 	pc->path = lpath_str(lp);
 	report_problem(ck->rp, id, pc);
+	if (!(pc->flags & PC_NOCOUNT))
+		count_more(ck, id, ck->mult);
 }
 
 /* ---- stored refcounts ------------------------------------------------- */
@@ -224,18 +250,19 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 {
 	struct qcow2	*q = ck->q;
 	struct pr_ctx	 pc;
-	uint64_t	 k, last, end;
+	uint64_t	 k, last, end, novf;
 	bool		 ovf;
 	int		 rc;
 
 	if (len == 0)
 		return 0;
 	/* The common case: inside the file, one cluster, no overflow. */
-	if (off + len <= ck->file_len && len <= q->cs &&
+	if (ck->mult == 1 && off + len <= ck->file_len && len <= q->cs &&
 	    (off & (q->cs - 1)) + len <= q->cs) {
 		if ((rc = qcow2_counts_inc(ck->cnt, off >> q->h.cluster_bits,
 		    &ovf)) != 0 || !ovf)
 			return rc;
+		/* Undo nothing: an overflowing increment changed no count. */
 	}
 	memset(&pc, 0, sizeof(pc));
 	pc.str = what;
@@ -254,24 +281,24 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 		rep(ck, PR_QCOW2_REF_PAST_EOF, &pc, lp);
 		return 0;
 	}
-	k = off >> q->h.cluster_bits;
 	last = (end - 1) >> q->h.cluster_bits;
-	if (off + len <= ck->file_len && len <= q->cs &&
-	    (off & (q->cs - 1)) + len <= q->cs) {
-		/* The fast path above already counted: it overflowed. */
-		ovf = true;
-		goto overflow;
-	}
-	for (; k <= last; k++) {
-		if ((rc = qcow2_counts_inc(ck->cnt, k, &ovf)) != 0)
+	for (k = off >> q->h.cluster_bits; k <= last; k++) {
+		if (ck->mult == 1 && off + len <= ck->file_len &&
+		    len <= q->cs && (off & (q->cs - 1)) + len <= q->cs)
+			novf = 1;	/* the short path above overflowed */
+		else if ((rc = qcow2_counts_add(ck->cnt, k, ck->mult,
+		    &novf)) != 0)
 			return rc;
-overflow:
-		if (ovf) {
-			pc.off = k << q->h.cluster_bits;
-			pc.len = q->cs;
-			pc.want = q->rc_max;
-			rep(ck, PR_QCOW2_REF_OVERFLOW, &pc, lp);
-		}
+		if (novf == 0)
+			continue;
+		/* One finding; every failed increment counts, as QEMU's. */
+		pc.off = k << q->h.cluster_bits;
+		pc.len = q->cs;
+		pc.want = q->rc_max;
+		pc.flags |= PC_NOCOUNT;
+		pc.path = lpath_str(lp);
+		report_problem(ck->rp, PR_QCOW2_REF_OVERFLOW, &pc);
+		ck->rp->c.corruptions += novf;
 	}
 	return 0;
 }
@@ -370,9 +397,9 @@ walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
 		    q->cs)) != 0)
 			return rc;
 		if (active) {
-			st->allocated_clusters++;
-			st->compressed_clusters++;
-			st->fragmented_clusters++;
+			st->allocated_clusters += ck->mult;
+			st->compressed_clusters += ck->mult;
+			st->fragmented_clusters += ck->mult;
 		}
 		break;
 	case QCOW2_L2_ZERO_ALLOC:
@@ -390,9 +417,9 @@ walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
 			    PR_QCOW2_ZERO_MISALIGNED, &pc, &lp);
 		}
 		if (active) {
-			st->allocated_clusters++;
+			st->allocated_clusters += ck->mult;
 			if (*next != 0 && off != *next)
-				st->fragmented_clusters++;
+				st->fragmented_clusters += ck->mult;
 			*next = off + q->cs;
 			if (j->copied_ok)
 				copied_note(ck, e, host, goff, &lp);
@@ -461,10 +488,13 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	int			 rc;
 
 	if (ck->recheck) {
+		ck->mult = j->mult;
 		recheck_l2(ck, j, buf);
+		ck->mult = 1;
 		return 0;
 	}
-	fast = !q->extl2 && !q->data_file;
+	ck->mult = j->mult;
+	fast = !q->extl2 && !q->data_file && j->mult == 1;
 	note = active && j->copied_ok;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
@@ -517,6 +547,7 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	}
 	ck->rp->c.allocated_clusters += alloc;
 	ck->rp->c.fragmented_clusters += frag;
+	ck->mult = 1;
 	return 0;
 }
 
@@ -540,6 +571,16 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 	int		 rc = 0;
 
 	qsort(jobs, n, sizeof(*jobs), job_cmp);
+	/* One job per table; the L1 entries naming it become its mult. */
+	for (i = 0, m = 0; i < n; i++) {
+		if (m > 0 && jobs[m - 1].l2off == jobs[i].l2off) {
+			jobs[m - 1].mult++;
+			continue;
+		}
+		jobs[m] = jobs[i];
+		jobs[m++].mult = 1;
+	}
+	n = m;
 	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
 	if (maxrun == 0)
 		maxrun = 1;
@@ -553,8 +594,7 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 		/* A run: same or next cluster, aligned, within the batch. */
 		m = i + 1;
 		while (m < n && (jobs[i].l2off & (q->cs - 1)) == 0 &&
-		    (jobs[m].l2off == jobs[m - 1].l2off ||
-		    jobs[m].l2off == jobs[m - 1].l2off + q->cs) &&
+		    jobs[m].l2off == jobs[m - 1].l2off + q->cs &&
 		    (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
 			m++;
 		if ((rc = img_pread_zf(ck->img, jobs[i].l2off, buf,
@@ -816,8 +856,10 @@ static int
 mm_reverse_map(struct ck *ck)
 {
 	struct qcow2	*q = ck->q;
+	struct l2job	*order = NULL;
 	uint64_t	*l1 = NULL, e, l2off, i, j, off, len, goff, span;
 	uint8_t		*l2 = NULL;
+	size_t		 n, x;
 	int		 rc;
 
 	qsort(ck->mm, ck->nmm, sizeof(*ck->mm), mm_cmp);
@@ -841,10 +883,25 @@ mm_reverse_map(struct ck *ck)
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < q->h.l1_size; i++) {
-		l2off = l1[i] & QCOW2_L1E_OFFSET_MASK;
-		if (l1[i] == 0)
+	/*
+	 * Each table once, in disk order, at the first L1 index naming it: a
+	 * table named again maps nothing new (the first mapping is kept).
+	 */
+	if ((order = calloc(q->h.l1_size, sizeof(*order))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0, n = 0; i < q->h.l1_size; i++)
+		if (l1[i] != 0) {
+			order[n].l2off = l1[i] & QCOW2_L1E_OFFSET_MASK;
+			order[n++].l1idx = (uint32_t)i;
+		}
+	qsort(order, n, sizeof(*order), job_cmp);
+	for (x = 0; x < n; x++) {
+		if (x > 0 && order[x].l2off == order[x - 1].l2off)
 			continue;
+		l2off = order[x].l2off;
+		i = order[x].l1idx;
 		mm_mark(ck, l2off, q->cs, i * span, span, "L2 table");
 		if ((rc = img_pread_zf(ck->img, l2off, l2, (size_t)q->cs,
 		    NULL)) != 0)
@@ -870,6 +927,7 @@ mm_reverse_map(struct ck *ck)
 	}
 	rc = 0;
 out:
+	free(order);
 	free(l2);
 	free(l1);
 	return rc;
@@ -1179,6 +1237,7 @@ qcow2_check(struct img *img, struct report *rp)
 	ck.q = q;
 	ck.rp = rp;
 	ck.file_len = img->size;
+	ck.mult = 1;
 	check_header(&ck);
 
 	/* 1. The snapshot table (4.1); a failure here stops the check. */

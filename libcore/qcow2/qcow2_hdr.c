@@ -486,7 +486,8 @@ qcow2_open(struct img *img)
 	if ((rc = qcow2_hdr_decode(c0, (size_t)c0len, &q->h, why,
 	    sizeof(why))) != 0)
 		goto fail;
-	qcow2_derive(q);
+	/* cluster_bits is checked by the decoder; the rest waits. */
+	q->cs = 1ULL << q->h.cluster_bits;
 	if (c0len > q->cs)
 		c0len = q->cs;
 	unknown = q->h.incompatible & ~QCOW2_INCOMPAT_MASK;
@@ -500,6 +501,8 @@ qcow2_open(struct img *img)
 	if ((rc = qcow2_hdr_validate(&q->h, img->size, why,
 	    sizeof(why))) != 0)
 		goto fail;
+	/* Only now are the shifts of the derived quantities defined. */
+	qcow2_derive(q);
 	if ((rc = qcow2_ext_decode(q, c0, (size_t)c0len, why,
 	    sizeof(why))) != 0)
 		goto fail;
@@ -554,6 +557,33 @@ qcow2_open(struct img *img)
 		free(dir);
 		if (rc != 0)
 			goto fail;
+		/*
+		 * Every table must lie in the file (QEMU cannot read one that
+		 * does not), and together they cannot hold more than the file:
+		 * a directory naming one table 65535 times must not make us
+		 * read it 65535 times.
+		 */
+		for (i = 0, bytes = 0; i < q->nb_bitmaps; i++) {
+			uint64_t	tb = (uint64_t)q->bitmaps[i].table_size * 8;
+
+			if (q->bitmaps[i].table_offset + tb > img->size) {
+				snprintf(why, sizeof(why), "Could not read "
+				    "bitmap '%.64s' from image: Invalid argument "
+				    "(table at 0x%" PRIx64 " ends past the end "
+				    "of the file)", q->bitmaps[i].name,
+				    q->bitmaps[i].table_offset);
+				rc = -IMG_EINVAL;
+				goto fail;
+			}
+			bytes += tb;
+		}
+		if (bytes > QCOW2_MAX_BITMAP_READ(img->size)) {
+			snprintf(why, sizeof(why), "bitmap tables total %"
+			    PRIu64 " bytes, more than a %" PRIu64 "-byte file "
+			    "can hold", bytes, img->size);
+			rc = -IMG_ELIMIT;
+			goto fail;
+		}
 		/* Bitmaps not in use are loaded, so their tables checked. */
 		for (i = 0; i < q->nb_bitmaps; i++) {
 			uint64_t	*t, bad;

@@ -175,3 +175,41 @@ qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i)
 		return be64_at(rb + 8 * i);
 	}
 }
+
+int
+qcow2_counts_add(struct qcow2_counts *c, uint64_t k, uint64_t m,
+    uint64_t *novf)
+{
+	uint64_t	v, room;
+	bool		ovf;
+	int		rc;
+
+	*novf = 0;
+	if (m == 1) {
+		if ((rc = qcow2_counts_inc_slow(c, k, &ovf)) != 0)
+			return rc;
+		*novf = ovf;
+		return 0;
+	}
+	/* Grow to k first with a zero-sized step, then set the sum. */
+	if (k >= c->n) {
+		if ((rc = qcow2_counts_inc_slow(c, k, &ovf)) != 0)
+			return rc;
+		m--;
+		if (ovf)
+			(*novf)++;
+	}
+	v = qcow2_counts_get(c, k);
+	room = c->max - v;
+	if (m > room) {
+		*novf += m - room;
+		m = room;
+	}
+	v += m;
+	if (v < CNT_SPILL) {
+		c->a[k] = (uint16_t)v;
+		return 0;
+	}
+	c->a[k] = CNT_SPILL;
+	return spill_put(c, k, v);
+}

@@ -407,6 +407,19 @@ reg("compressed_copied_zstd_4k", ["qcow2-compressed-copied"],
 
 # Two references to one cluster; data pointing into metadata.
 reg("two_l2_entries_share", ["qcow2-refcount-short"], share(1))
+# Several L1 entries naming one L2 table: QEMU walks it once per entry
+# and counts everything that often; so must we (we walk it once).
+def share_l2(n):
+    def fn(q):
+        poke(q.path, q.l1_at(1), struct.pack(">%dQ" % n, *([q.l1(0)] * n)))
+    return fn
+
+
+reg("l1_entries_share_l2", ["qcow2-refcount-short"], share_l2(7),
+    size="4G", io=("write -P 0x11 0 128k", "write -c -P 0x22 1M 64k"))
+reg("l1_entries_share_l2_rb1", ["qcow2-ref-overflow"], share_l2(7),
+    size="4G", opts="refcount_bits=1",
+    io=("write -P 0x11 0 128k", "write -c -P 0x22 1M 64k"))
 reg("data_into_l1", ["qcow2-refcount-short"],
     p64(lambda q: q.l2_at(0, 0), lambda q: COPIED | q.l1_off))
 reg("data_into_refblock", ["qcow2-refblock-refcount"],
