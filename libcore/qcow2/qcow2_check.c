@@ -111,6 +111,7 @@ struct lpath {
 	uint32_t	 l1idx;
 	uint64_t	 l2off;
 	uint64_t	 i;
+	bool		 l1only;	/* just L1[l1idx] */
 	bool		 built;
 	char		 buf[192];
 };
@@ -122,12 +123,14 @@ lpath_str(struct lpath *lp)
 {
 	if (lp->fixed != NULL)
 		return lp->fixed;
-	if (!lp->built) {
+	if (!lp->built && lp->l1only)
+		snprintf(lp->buf, sizeof(lp->buf), "%s[%" PRIu32 "]",
+		    lp->l1name, lp->l1idx);
+	else if (!lp->built)
 		snprintf(lp->buf, sizeof(lp->buf), "%s[%" PRIu32 "] -> L2 @0x%"
 		    PRIx64 " [%" PRIu64 "]", lp->l1name, lp->l1idx, lp->l2off,
 		    lp->i);
-		lp->built = true;
-	}
+	lp->built = true;
 	return lp->buf;
 }
 
@@ -438,6 +441,57 @@ walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
 	return 0;
 }
 
+/*
+ * Length of the run of entries from i that continue e cluster by cluster
+ * (same flags, next host cluster), inside the file and the counts.
+ */
+static inline uint64_t
+run_len(const uint8_t *buf, uint64_t i, uint64_t l2n, uint64_t e,
+    uint64_t cs, uint64_t end, uint64_t room)
+{
+	uint64_t	r = 1, off = e & QCOW2_L2E_OFFSET_MASK;
+
+	while (i + r < l2n && r < room && off + r * cs <= end &&
+	    be64_at(buf + (i + r) * 8) == e + r * cs)
+		r++;
+	return r;
+}
+
+/* Are all r counters below fm (so each may take one more)? */
+static inline bool
+run_below(const uint16_t *a, uint64_t r, uint16_t fm)
+{
+	uint16_t	top = 0;
+	uint64_t	x;
+
+	for (x = 0; x < r; x++)
+		top = a[x] > top ? a[x] : top;
+	return top < fm;
+}
+
+static inline void
+run_inc(uint16_t *a, uint64_t r)
+{
+	uint64_t	x;
+
+	for (x = 0; x < r; x++)
+		a[x]++;
+}
+
+/* OR the 2-bit COPIED summary v into clusters k .. k+r-1. */
+static inline void
+cf_fill(uint8_t *cf, uint64_t k, uint64_t r, unsigned v)
+{
+	uint64_t	end = k + r;
+
+	for (; k < end && (k & 3) != 0; k++)
+		cf[k / 4] |= (uint8_t)(v << (2 * (k % 4)));
+	for (; k + 4 <= end; k += 4)
+		cf[k / 4] |= (uint8_t)(v * 0x55U);
+	for (; k < end; k++)
+		cf[k / 4] |= (uint8_t)(v << (2 * (k % 4)));
+}
+
 /* Second walk: exact COPIED checks for the clusters the summary flagged. */
 static void
 recheck_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf)
@@ -482,6 +536,7 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	uint64_t		 i, e, bm, off, k, next = 0, end, n, cfn;
 	uint64_t		 alloc = 0, frag = 0, bad, cb = q->h.cluster_bits;
 	uint64_t		 cs = q->cs, l2n = q->l2_size, esz = q->l2_entry_size;
+	uint64_t		 r, x;
 	uint16_t		*a, fm;
 	uint8_t			*cf;
 	bool			 fast, note;
@@ -519,6 +574,33 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 			k = off >> cb;
 			if ((e & bad) == 0 && off != 0 && off <= end &&
 			    k < n && a[k] < fm) {
+				/*
+				 * Preallocated and freshly written images hold
+				 * long runs of adjacent clusters: count a run
+				 * in one pass when none of it is near the max.
+				 */
+				r = run_len(buf, i, l2n, e, cs, end, n - k);
+				if (r > 1 && run_below(a + k, r, fm)) {
+					run_inc(a + k, r);
+					i += r - 1;
+					if (!active)
+						continue;
+					alloc += r;
+					frag += next != 0 && off != next;
+					next = off + r * cs;
+					if (note && k + r <= cfn)
+						cf_fill(cf, k, r, e >> 63 ? 1U :
+						    2U);
+					else if (note)
+						for (x = 0; x < r; x++)
+							copied_check_data(ck, e +
+							    x * cs, j->l2off +
+							    (i - r + 1 + x) * 8,
+							    ((uint64_t)j->l1idx *
+							    l2n + i - r + 1 + x) <<
+							    cb, LP("active L1"));
+					continue;
+				}
 				a[k]++;
 				if (!active)
 					continue;
@@ -570,7 +652,11 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 	size_t		 i, m, k, maxrun;
 	int		 rc = 0;
 
-	qsort(jobs, n, sizeof(*jobs), job_cmp);
+	/* L1 order is usually disk order already: sort only if not. */
+	for (i = 1; i < n && job_cmp(&jobs[i - 1], &jobs[i]) <= 0; i++)
+		;
+	if (i < n)
+		qsort(jobs, n, sizeof(*jobs), job_cmp);
 	/* One job per table; the L1 entries naming it become its mult. */
 	for (i = 0, m = 0; i < n; i++) {
 		if (m > 0 && jobs[m - 1].l2off == jobs[i].l2off) {
@@ -624,11 +710,15 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 	uint64_t	*l1 = NULL, e, l2off, rc1;
 	size_t		 n = 0;
 	uint32_t	 i;
+	struct lpath	 lp;
 	char		 path[128];
 	int		 rc;
 
 	if (l1n == 0)
 		return 0;
+	memset(&lp, 0, sizeof(lp));
+	lp.l1name = ck->l1name;
+	lp.l1only = true;
 	snprintf(path, sizeof(path), "%s table", ck->l1name);
 	if (!ck->recheck && (rc = add_ref(ck, l1off, (uint64_t)l1n * 8,
 	    "L1 table", LP(path), 0, 0)) != 0)
@@ -643,13 +733,12 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 		e = l1[i];
 		if (e == 0)
 			continue;
-		snprintf(path, sizeof(path), "%s[%" PRIu32 "]", ck->l1name,
-		    i);
+		lp.l1idx = i;
+		lp.built = false;
 		memset(&pc, 0, sizeof(pc));
 		pc.off = l1off + (uint64_t)i * 8;
 		pc.len = 8;
 		pc.found = e;
-		pc.path = path;
 		pc.goff = ((uint64_t)i * q->l2_size) << q->h.cluster_bits;
 		pc.glen = q->l2_size << q->h.cluster_bits;
 		pc.flags = PC_HOST | PC_GUEST;
@@ -664,20 +753,20 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 			continue;
 		}
 		if (e & QCOW2_L1E_RESERVED)
-			report_problem(ck->rp, PR_QCOW2_L1_RESERVED, &pc);
+			rep(ck, PR_QCOW2_L1_RESERVED, &pc, &lp);
 		if (l2off == 0) {
 			/* QEMU does not count this; it walks cluster 0. */
 			pc.flags |= PC_NOCOUNT;
-			report_problem(ck->rp, PR_QCOW2_L1_EMPTY_OFFSET, &pc);
+			rep(ck, PR_QCOW2_L1_EMPTY_OFFSET, &pc, &lp);
 			pc.flags &= ~PC_NOCOUNT;
 		}
-		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", LP(path),
+		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", &lp,
 		    pc.goff, pc.glen)) != 0)
 			goto out;
 		if ((l2off & (q->cs - 1)) != 0) {
 			pc.off = l2off;
 			pc.len = q->cs;
-			report_problem(ck->rp, PR_QCOW2_L2_MISALIGNED, &pc);
+			rep(ck, PR_QCOW2_L2_MISALIGNED, &pc, &lp);
 			pc.off = l1off + (uint64_t)i * 8;
 			pc.len = 8;
 		}
@@ -691,8 +780,7 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 			jobs[n].copied_ok = true;
 			if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
 				pc.want = rc1;
-				report_problem(ck->rp, PR_QCOW2_COPIED_L2,
-				    &pc);
+				rep(ck, PR_QCOW2_COPIED_L2, &pc, &lp);
 			}
 		}
 		n++;
