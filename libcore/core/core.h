@@ -78,6 +78,23 @@ int	img_pread(struct img *img, uint64_t off, void *buf, size_t len);
 int	img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
 	    size_t *got);
 /*
+ * A read-only view of [off, off+len) inside the file, without a copy:
+ * for large sequential metadata reads.  -IMG_ERANGE when the range is not
+ * all inside the file (use img_pread_zf() then).  The bytes may change
+ * only if someone else writes the file; decoders still go through struct
+ * rd or bounds they checked.  Release with img_view_release().
+ */
+struct img_view {
+	const uint8_t	*p;
+	size_t		 len;
+	void		*map;
+	size_t		 maplen;
+};
+int	img_view(struct img *img, uint64_t off, size_t len,
+	    struct img_view *v);
+void	img_view_release(struct img_view *v);
+
+/*
  * Write len bytes at off; refuses on a read-only image.  With an undo
  * file, the bytes overwritten (and the old file length) are saved first.
  */

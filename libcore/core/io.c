@@ -8,6 +8,7 @@
  * as records "W" off len bytes, and "T" oldsize before a truncate, after
  * an "IMGKUNDO" magic.  Replaying the records backwards restores the file.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -113,6 +114,40 @@ img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
 	if (got != NULL)
 		*got = n;
 	return 0;
+}
+
+int
+img_view(struct img *img, uint64_t off, size_t len, struct img_view *v)
+{
+	uint64_t	end, start;
+	long		pg = sysconf(_SC_PAGESIZE);
+	void		*p;
+
+	memset(v, 0, sizeof(*v));
+	if (!ck_add_u64(off, len, &end) || end > img->size)
+		return -IMG_ERANGE;
+	if (len == 0 || pg <= 0)
+		return -EINVAL;
+	start = off & ~((uint64_t)pg - 1);
+	v->maplen = (size_t)(end - start);
+	p = mmap(NULL, v->maplen, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
+	    img->fd, (off_t)start);
+	if (p == MAP_FAILED) {
+		v->maplen = 0;
+		return -errno;
+	}
+	v->map = p;
+	v->p = (const uint8_t *)p + (off - start);
+	v->len = len;
+	return 0;
+}
+
+void
+img_view_release(struct img_view *v)
+{
+	if (v->map != NULL)
+		munmap(v->map, v->maplen);
+	memset(v, 0, sizeof(*v));
 }
 
 /* Append one undo record: tag, off, len and (for "W") the old bytes. */

@@ -648,8 +648,10 @@ static int
 walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 {
 	struct qcow2	*q = ck->q;
+	struct img_view	 v;
+	const uint8_t	*p;
 	uint8_t		*buf;
-	size_t		 i, m, k, maxrun;
+	size_t		 i, m, k, maxrun, len;
 	int		 rc = 0;
 
 	/* L1 order is usually disk order already: sort only if not. */
@@ -683,16 +685,22 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 		    jobs[m].l2off == jobs[m - 1].l2off + q->cs &&
 		    (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
 			m++;
-		if ((rc = img_pread_zf(ck->img, jobs[i].l2off, buf,
-		    (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs),
-		    NULL)) != 0)
+		len = (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs);
+		/* Inside the file: a view, no copy; else zero-filled reads. */
+		if (img_view(ck->img, jobs[i].l2off, len, &v) == 0)
+			p = v.p;
+		else if ((rc = img_pread_zf(ck->img, jobs[i].l2off, buf, len,
+		    NULL)) == 0)
+			p = buf;
+		else
 			break;
-		for (k = i; k < m; k++)
-			if ((rc = walk_l2(ck, &jobs[k], buf + (jobs[k].l2off -
-			    jobs[i].l2off), active)) != 0)
-				goto out;
+		for (k = i; k < m && rc == 0; k++)
+			rc = walk_l2(ck, &jobs[k], p + (jobs[k].l2off -
+			    jobs[i].l2off), active);
+		img_view_release(&v);
+		if (rc != 0)
+			break;
 	}
-out:
 	free(buf);
 	return rc;
 }

@@ -58,6 +58,19 @@ test_reads(void)
 	CU_ASSERT_EQUAL(b[7], 0);
 	CU_ASSERT_EQUAL(img_pread_zf(img, 1ULL << 50, b, 8, &got), 0);
 	CU_ASSERT_EQUAL(got, 0);
+	/* A view: no copy, the same bytes, and the same bounds. */
+	{
+		struct img_view	v;
+
+		CU_ASSERT_EQUAL(img_view(img, 0x50001, 3, &v), 0);
+		CU_ASSERT_EQUAL(v.len, 3);
+		CU_ASSERT_EQUAL(v.p[0], 0x5a);
+		img_view_release(&v);
+		CU_ASSERT_EQUAL(img_view(img, 6 * 65536 - 2, 4, &v),
+		    -IMG_ERANGE);
+		CU_ASSERT_PTR_NULL(v.map);
+		img_view_release(&v);
+	}
 	/* Read-only: every write is refused. */
 	CU_ASSERT_EQUAL(img_pwrite(img, 0, b, 1), -IMG_ERDONLY);
 	CU_ASSERT_EQUAL(img_truncate(img, 0), -IMG_ERDONLY);
