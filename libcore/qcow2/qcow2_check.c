@@ -37,7 +37,9 @@
 
 struct rbwin {
 	uint64_t	 t0, t1;	/* reftable indices [t0, t1) held */
+	const uint8_t	*p;		/* the blocks: view or buf */
 	uint8_t		*buf;
+	struct img_view	 v;
 	uint64_t	 used;		/* LRU stamp */
 };
 
@@ -177,13 +179,20 @@ rbwin_load(struct ck *ck, struct rbwin *w, uint64_t t)
 	    (q->reftable[t1] & QCOW2_REFT_OFFSET_MASK) ==
 	    off + (t1 - t) * q->cs)
 		t1++;
-	if (w->buf == NULL &&
-	    (w->buf = malloc((size_t)(max * q->cs))) == NULL)
-		return -ENOMEM;
 	w->t0 = w->t1 = 0;
-	if ((rc = img_pread_zf(ck->img, off, w->buf,
-	    (size_t)((t1 - t) * q->cs), NULL)) != 0)
-		return rc;
+	img_view_release(&w->v);
+	/* Blocks inside the file are viewed; others read, zeros past EOF. */
+	if (img_view(ck->img, off, (size_t)((t1 - t) * q->cs), &w->v) == 0)
+		w->p = w->v.p;
+	else {
+		if (w->buf == NULL &&
+		    (w->buf = malloc((size_t)(max * q->cs))) == NULL)
+			return -ENOMEM;
+		if ((rc = img_pread_zf(ck->img, off, w->buf,
+		    (size_t)((t1 - t) * q->cs), NULL)) != 0)
+			return rc;
+		w->p = w->buf;
+	}
 	w->t0 = t;
 	w->t1 = t1;
 	return 0;
@@ -206,7 +215,7 @@ rbwin_ptr(struct ck *ck, uint64_t t, const uint8_t **p)
 		return rc;
 hit:
 	w->used = ++ck->tick;
-	*p = w->buf + (t - w->t0) * ck->q->cs;
+	*p = w->p + (t - w->t0) * ck->q->cs;
 	return 0;
 }
 
@@ -1419,6 +1428,8 @@ qcow2_check(struct img *img, struct report *rp)
 out:
 	qcow2_snaptab_release(&ck.snaps);
 	qcow2_counts_free(ck.cnt);
+	img_view_release(&ck.win[0].v);
+	img_view_release(&ck.win[1].v);
 	free(ck.win[0].buf);
 	free(ck.win[1].buf);
 	free(ck.mm);
