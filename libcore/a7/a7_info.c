@@ -16,24 +16,12 @@
 #include "core/banned.h"
 
 static void
-add_str(struct json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static void
-add_int(struct json_object *o, const char *k, int64_t v)
-{
-	json_object_object_add(o, k, json_object_new_int64(v));
-}
-
-static void
 add_uuid(struct json_object *o, const char *k, const uint8_t *id)
 {
 	char	s[40];
 
 	a7_uuid_str(id, s, sizeof(s));
-	add_str(o, k, s);
+	info_add_str(o, k, s);
 }
 
 /* Per-file status for a report (§8, last paragraph). */
@@ -69,21 +57,21 @@ a7_info_header(const struct a7_ahdr *h)
 	struct tm		 tm;
 	time_t			 t = (time_t)h->created;
 
-	add_str(o, "magic", h->present ? "archive7" : "absent");
+	info_add_str(o, "magic", h->present ? "archive7" : "absent");
 	snprintf(ver, sizeof(ver), "%u.%u", h->major, h->minor);
-	add_str(o, "version", ver);
-	add_int(o, "type", h->type);
-	add_int(o, "role", h->role);
-	add_int(o, "use", h->use);
+	info_add_str(o, "version", ver);
+	info_add_int(o, "type", h->type);
+	info_add_int(o, "role", h->role);
+	info_add_int(o, "use", h->use);
 	add_uuid(o, "id", h->id);
 	add_uuid(o, "owner", h->owner);
 	add_uuid(o, "domain", h->domain);
 	add_uuid(o, "node", h->node);
-	add_int(o, "created", (int64_t)h->created);
+	info_add_int(o, "created", (int64_t)h->created);
 	if (h->created < (1ULL << 40) && gmtime_r(&t, &tm) != NULL &&
 	    strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm) > 0)
-		add_str(o, "created-iso", tbuf);
-	add_str(o, "title", h->title);
+		info_add_str(o, "created-iso", tbuf);
+	info_add_str(o, "title", h->title);
 	return o;
 }
 
@@ -104,26 +92,27 @@ a7_info(struct img *img, struct json_object *obj)
 	report_release(&rp);
 	if (rc != 0 && rc != -IMG_EKEY)
 		return rc;
-	add_int(obj, "virtual-size", (int64_t)img->size);
-	add_int(obj, "block-size", A7_BLOCK);
-	add_int(obj, "blocks", (int64_t)a->nblocks);
+	info_add_int(obj, "virtual-size", (int64_t)img->size);
+	info_add_int(obj, "block-size", A7_BLOCK);
+	info_add_int(obj, "blocks", (int64_t)a->nblocks);
 	json_object_object_add(obj, "size-ok",
 	    json_object_new_boolean(a->tail == 0 && a->nblocks > 0));
-	add_int(obj, "nonce-reuse", (int64_t)a->nonce_reuse);
+	info_add_int(obj, "nonce-reuse", (int64_t)a->nonce_reuse);
 	json_object_object_add(obj, "encrypted",
 	    json_object_new_boolean(true));
 	if (!img->has_key) {
-		add_str(obj, "key", "missing");
-		add_str(obj, "note", "header, streams and files need the key "
+		info_add_str(obj, "key", "missing");
+		info_add_str(obj, "note",
+		    "header, streams and files need the key "
 		    "(--key-file, --key-hex, --password-file or "
 		    "IMGKIT_A7_KEY)");
 		return 0;
 	}
 	if (a->keyfail) {
-		add_str(obj, "key", "wrong: no block decrypts");
+		info_add_str(obj, "key", "wrong: no block decrypts");
 		return 0;
 	}
-	add_str(obj, "key", "ok");
+	info_add_str(obj, "key", "ok");
 	if (a->nblocks == 0)
 		return 0;
 	if (a->meta_ok)
@@ -133,23 +122,23 @@ a7_info(struct img *img, struct json_object *obj)
 	for (i = 0; i < A7_NSPECIAL && i < a->nst; i++) {
 		st = &a->st[i];
 		o = json_object_new_object();
-		add_str(o, "name", a7_slot_names[i]);
-		add_int(o, "begin", st->begin);
-		add_int(o, "end", st->end);
-		add_int(o, "count", st->count);
-		add_int(o, "length", (int64_t)st->length);
-		add_int(o, "walked-blocks", st->wcount);
+		info_add_str(o, "name", a7_slot_names[i]);
+		info_add_int(o, "begin", st->begin);
+		info_add_int(o, "end", st->end);
+		info_add_int(o, "count", st->count);
+		info_add_int(o, "length", (int64_t)st->length);
+		info_add_int(o, "walked-blocks", st->wcount);
 		json_object_array_add(sp, o);
 	}
 	json_object_object_add(obj, "special-streams", sp);
-	add_int(obj, "streams", (int64_t)(a->nst > A7_NSPECIAL ?
+	info_add_int(obj, "streams", (int64_t)(a->nst > A7_NSPECIAL ?
 	    a->nst - A7_NSPECIAL : 0));
-	add_int(obj, "entries", (int64_t)a->nent);
+	info_add_int(obj, "entries", (int64_t)a->nent);
 	if (a->nst > 0) {
 		o = json_object_new_object();
 		st = &a->st[0];
-		add_int(o, "blocks", st->wcount > 0 ? st->wcount - 1 : 0);
-		add_int(o, "bytes", (int64_t)(st->wcount > 0 ?
+		info_add_int(o, "blocks", st->wcount > 0 ? st->wcount - 1 : 0);
+		info_add_int(o, "bytes", (int64_t)(st->wcount > 0 ?
 		    (uint64_t)(st->wcount - 1) * A7_BLOCK : 0));
 		json_object_object_add(obj, "trash", o);
 	}
@@ -161,20 +150,20 @@ a7_info(struct img *img, struct json_object *obj)
 			continue;
 		}
 		o = json_object_new_object();
-		add_str(o, "path", e->path);
-		add_str(o, "type", e->type == 'f' ? "file" : e->type == 'l' ?
-		    "link" : "unknown");
+		info_add_str(o, "path", e->path);
+		info_add_str(o, "type", e->type == 'f' ? "file" :
+		    e->type == 'l' ? "link" : "unknown");
 		if (e->type == 'f') {
 			nfiles++;
-			add_int(o, "size", (int64_t)(e->stream >= 0 &&
+			info_add_int(o, "size", (int64_t)(e->stream >= 0 &&
 			    !e->deleted ? a->st[e->stream].length :
 			    e->length));
 			add_uuid(o, "stream", e->sid);
-			add_str(o, "status", a7_file_status(a, e));
+			info_add_str(o, "status", a7_file_status(a, e));
 		} else if (e->type == 'l') {
 			long	t = a7_ent_find(a, e->owner);
 
-			add_str(o, "target", t >= 0 ? a->ent[t].path : "?");
+			info_add_str(o, "target", t >= 0 ? a->ent[t].path : "?");
 		}
 		if (e->deleted)
 			json_object_object_add(o, "deleted",
@@ -182,7 +171,7 @@ a7_info(struct img *img, struct json_object *obj)
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(obj, "files", arr);
-	add_int(obj, "file-count", (int64_t)nfiles);
-	add_int(obj, "dir-count", (int64_t)ndirs);
+	info_add_int(obj, "file-count", (int64_t)nfiles);
+	info_add_int(obj, "dir-count", (int64_t)ndirs);
 	return 0;
 }

@@ -122,6 +122,16 @@ int	map_merge_add(struct map_merge *m, const struct map_ext *e);
 int	map_merge_end(struct map_merge *m);
 
 
+/*
+ * Add one member to an info object (core/fmt.c); ENOMEM is ignored, the
+ * member is then missing.  u64 values above INT64_MAX print negative, as
+ * json-c has no unsigned type; no field we print comes near that.
+ */
+void	info_add_int(struct json_object *o, const char *key, int64_t v);
+void	info_add_u64(struct json_object *o, const char *key, uint64_t v);
+void	info_add_str(struct json_object *o, const char *key, const char *v);
+void	info_add_bool(struct json_object *o, const char *key, bool v);
+
 /* True once img_interrupt() was called: walkers stop between structures. */
 bool	img_interrupted(void);
 

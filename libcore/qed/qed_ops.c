@@ -75,12 +75,6 @@ fail:
 	return rc;
 }
 
-static void
-add_u64(struct json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
-}
-
 char *
 qed_backing_path(const struct img *img, const char *name)
 {
@@ -107,9 +101,9 @@ qed_info(struct img *img, struct json_object *o)
 	char			*full;
 
 	/* 2^63 passes QEMU's open but leaves its size at 0. */
-	add_u64(o, "virtual-size", q->hdr.image_size >= UINT64_C(1) << 63 ?
+	info_add_u64(o, "virtual-size", q->hdr.image_size >= UINT64_C(1) << 63 ?
 	    0 : q->hdr.image_size);
-	add_u64(o, "cluster-size", q->hdr.cluster_size);
+	info_add_u64(o, "cluster-size", q->hdr.cluster_size);
 	/* QEMU 7.2 drops NEED_CHECK while opening: always false. */
 	json_object_object_add(o, "dirty-flag", json_object_new_boolean(0));
 	if (q->backing != NULL) {
@@ -126,12 +120,12 @@ qed_info(struct img *img, struct json_object *o)
 	}
 	json_object_object_add(o, "need-check", json_object_new_boolean(
 	    (q->hdr.features & QED_F_NEED_CHECK) != 0));
-	add_u64(o, "table-size", q->hdr.table_size);
-	add_u64(o, "header-size", q->hdr.header_size);
-	add_u64(o, "l1-table-offset", q->hdr.l1_table_offset);
-	add_u64(o, "features", q->hdr.features);
-	add_u64(o, "compat-features", q->hdr.compat_features);
-	add_u64(o, "autoclear-features", q->hdr.autoclear_features);
+	info_add_u64(o, "table-size", q->hdr.table_size);
+	info_add_u64(o, "header-size", q->hdr.header_size);
+	info_add_u64(o, "l1-table-offset", q->hdr.l1_table_offset);
+	info_add_u64(o, "features", q->hdr.features);
+	info_add_u64(o, "compat-features", q->hdr.compat_features);
+	info_add_u64(o, "autoclear-features", q->hdr.autoclear_features);
 	return 0;
 }
 

@@ -95,18 +95,6 @@ sparse_close(struct img *img)
 	img->priv = NULL;
 }
 
-static void
-add_int(struct json_object *o, const char *k, uint64_t v)
-{
-	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
-}
-
-static void
-add_str(struct json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, json_object_new_string(v));
-}
-
 static int
 sparse_info(struct img *img, struct json_object *o)
 {
@@ -132,40 +120,40 @@ sparse_info(struct img *img, struct json_object *o)
 		return rc;
 	}
 	if (m->has_vsize)
-		add_int(o, "virtual-size", m->virtual_size);
-	add_int(o, "stream-version", (uint64_t)(m->version > 0 ?
+		info_add_u64(o, "virtual-size", m->virtual_size);
+	info_add_u64(o, "stream-version", (uint64_t)(m->version > 0 ?
 	    m->version : 0));
 	if (m->has_dsize)
-		add_int(o, "data-size", m->data_size);
+		info_add_u64(o, "data-size", m->data_size);
 	json_object_object_add(o, "compressed",
 	    json_object_new_boolean(m->compressed));
 	if (m->compressed) {
-		add_str(o, "compression-method", m->method[0] != '\0' ?
+		info_add_str(o, "compression-method", m->method[0] != '\0' ?
 		    m->method : "lz4");
-		add_int(o, "compression-level", (uint64_t)m->level);
+		info_add_u64(o, "compression-level", (uint64_t)m->level);
 	}
-	add_str(o, "backup-kind", sparse_backup_kind(img->path, m));
+	info_add_str(o, "backup-kind", sparse_backup_kind(img->path, m));
 	json_object_object_add(o, "incremental",
 	    json_object_new_boolean(m->incremental));
-	add_str(o, "checkpoint", m->checkpoint);
-	add_str(o, "parent-checkpoint", m->parent);
-	add_str(o, "disk-name", m->disk);
+	info_add_str(o, "checkpoint", m->checkpoint);
+	info_add_str(o, "parent-checkpoint", m->parent);
+	info_add_str(o, "disk-name", m->disk);
 	if (m->disk_format[0] != '\0')
-		add_str(o, "disk-format", m->disk_format);
-	add_str(o, "date", m->date);
+		info_add_str(o, "disk-format", m->disk_format);
+	info_add_str(o, "date", m->date);
 	fr = json_object_new_object();
-	add_int(fr, "total", tot.frames);
-	add_int(fr, "data", tot.data_frames);
-	add_int(fr, "zero", tot.zero_frames);
+	info_add_u64(fr, "total", tot.frames);
+	info_add_u64(fr, "data", tot.data_frames);
+	info_add_u64(fr, "zero", tot.zero_frames);
 	if (m->compressed)
-		add_int(fr, "lz4", tot.lz4_frames);
+		info_add_u64(fr, "lz4", tot.lz4_frames);
 	json_object_object_add(o, "frames", fr);
-	add_int(o, "data-bytes", tot.data_bytes);
-	add_int(o, "zero-bytes", tot.zero_bytes);
-	add_int(o, "stored-bytes", tot.stored_bytes);
+	info_add_u64(o, "data-bytes", tot.data_bytes);
+	info_add_u64(o, "zero-bytes", tot.zero_bytes);
+	info_add_u64(o, "stored-bytes", tot.stored_bytes);
 	json_object_object_add(o, "complete",
 	    json_object_new_boolean(tot.complete));
-	add_int(o, "problems", rp.c.corruptions + rp.c.leaks +
+	info_add_u64(o, "problems", rp.c.corruptions + rp.c.leaks +
 	    rp.c.check_errors);
 	report_release(&rp);
 	return 0;
