@@ -71,6 +71,13 @@ struct sparse_hdr {
 
 /* Decode one 40-byte header; never fails, flags say what is wrong. */
 void	sparse_hdr_parse(const uint8_t *b, struct sparse_hdr *h);
+/*
+ * Report what a lenient reader accepts but a canonical header never has
+ * (a non-canonical number, a whitespace terminator); every header kind
+ * shares these.  pc names the frame; str and found are overwritten.
+ */
+void	sparse_hdr_report_lenient(struct report *rp,
+	    const struct sparse_hdr *h, struct pr_ctx *pc);
 /* Does b look like a header a writer made (for resynchronising)? */
 bool	sparse_hdr_plausible(const uint8_t *b);
 /* Format a canonical header into b (40 bytes, no NUL). */

@@ -198,3 +198,18 @@ sparse_hdr_format(uint8_t *b, enum sparse_kind kind, uint64_t start,
 	    (unsigned long long)len);
 	memcpy(b, tmp, SPARSE_HDR_LEN);
 }
+
+void
+sparse_hdr_report_lenient(struct report *rp, const struct sparse_hdr *h,
+    struct pr_ctx *pc)
+{
+	if (h->flags & SH_NONCANON) {
+		pc->str = h->bad_field;
+		pc->found = h->bad_byte;
+		sparse_pr(rp, PR_SPARSE_NONCANONICAL, pc);
+	}
+	if (h->flags & SH_TERM_SPACE) {
+		pc->found = h->term;
+		sparse_pr(rp, PR_SPARSE_HDR_TERM_SPACE, pc);
+	}
+}

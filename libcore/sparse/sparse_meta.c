@@ -289,15 +289,7 @@ sparse_meta_read(struct img *img, struct sparse_meta *m, struct report *rp)
 		pc.str = "header not terminated by CR LF";
 		sparse_pr(rp, PR_SPARSE_META_HEADER, &pc);
 	}
-	if (h.flags & SH_TERM_SPACE) {
-		pc.found = h.term;
-		sparse_pr(rp, PR_SPARSE_HDR_TERM_SPACE, &pc);
-	}
-	if (h.flags & SH_NONCANON) {
-		pc.str = h.bad_field;
-		pc.found = h.bad_byte;
-		sparse_pr(rp, PR_SPARSE_NONCANONICAL, &pc);
-	}
+	sparse_hdr_report_lenient(rp, &h, &pc);
 	if (h.start != 0) {
 		pc.str = "start is not 0";
 		sparse_pr(rp, PR_SPARSE_META_HEADER, &pc);

@@ -185,15 +185,7 @@ sparse_trailer_read(struct img *img, const struct sparse_meta *m,
 		    "header not terminated by CR LF";
 		sparse_pr(rp, PR_SPARSE_TRAILER_HEADER, &pc);
 	}
-	if (h.flags & SH_TERM_SPACE) {
-		pc.found = h.term;
-		sparse_pr(rp, PR_SPARSE_HDR_TERM_SPACE, &pc);
-	}
-	if (h.flags & SH_NONCANON) {
-		pc.str = h.bad_field;
-		pc.found = h.bad_byte;
-		sparse_pr(rp, PR_SPARSE_NONCANONICAL, &pc);
-	}
+	sparse_hdr_report_lenient(rp, &h, &pc);
 	if (h.start != 0) {
 		pc.str = "start is not 0";
 		sparse_pr(rp, PR_SPARSE_TRAILER_HEADER, &pc);

@@ -687,19 +687,11 @@ header_check(struct walk *w, const struct sparse_hdr *h, struct pr_ctx *pc)
 		pc->found = h->bad_byte;
 		sparse_pr(w->rp, PR_SPARSE_BAD_SEPARATOR, pc);
 	}
-	if (h->flags & SH_NONCANON) {
-		pc->str = h->bad_field;
-		pc->found = h->bad_byte;
-		sparse_pr(w->rp, PR_SPARSE_NONCANONICAL, pc);
-	}
 	if (h->flags & SH_TERM_BAD) {
 		pc->found = h->term;
 		sparse_pr(w->rp, PR_SPARSE_HDR_TERM, pc);
 	}
-	if (h->flags & SH_TERM_SPACE) {
-		pc->found = h->term;
-		sparse_pr(w->rp, PR_SPARSE_HDR_TERM_SPACE, pc);
-	}
+	sparse_hdr_report_lenient(w->rp, h, pc);
 	pc->str = NULL;
 	pc->found = pc->want = 0;
 	return true;
