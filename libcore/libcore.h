@@ -30,6 +30,7 @@ enum img_err {
 	IMG_ERDONLY,		/* a write to an image opened read-only */
 	IMG_ECHECK,		/* the check could not complete */
 	IMG_EKEY,		/* a key is needed or is wrong */
+	IMG_ELOCKED,		/* another process holds the image (QEMU locks) */
 	IMG_ELAST
 };
 
@@ -175,7 +176,8 @@ void	pr_format(char *buf, size_t len, const char *msg,
 struct img;
 
 enum img_open_flags {
-	IMG_RDWR = 1u << 0	/* open for writing (imgrepair --in-place) */
+	IMG_RDWR = 1u << 0,	/* open for writing (imgrepair --in-place) */
+	IMG_NOLOCK = 1u << 1	/* -U: read without QEMU's image locks */
 };
 
 struct img_opts {
@@ -196,6 +198,13 @@ int		 img_open(const char *path, const struct img_opts *opts,
 void		 img_close(struct img *img);
 
 const char	*img_format(const struct img *img);
+/* Why the last operation on img failed, when a format said; else NULL. */
+const char	*img_error(const struct img *img);
+/*
+ * Can this image be repaired in place (inplace) or into a new file?  The
+ * tools ask before they print a plan or write anything.
+ */
+bool		 img_can_repair(const struct img *img, bool inplace);
 uint64_t	 img_file_size(const struct img *img);
 const char	*img_path(const struct img *img);
 
@@ -248,8 +257,30 @@ typedef int map_fn(void *arg, const struct map_ext *ext);
 int		 img_map(struct img *img, map_fn *fn, void *arg);
 
 /*
+ * An output file (a repaired copy, an extract): written under a temporary
+ * name beside path and renamed over it only by img_out_commit(), so an
+ * existing file is never truncated by work that fails.  img_out_open()
+ * refuses a path that is one of the inputs (same device and inode, through
+ * any link) or an existing non-regular file.  img_out_cleanup() removes
+ * the temporary file from a signal handler (async-signal-safe).
+ */
+struct img_out {
+	int	 fd;
+	char	*path;
+	char	*tmp;
+};
+int		 img_out_open(struct img_out *o, const char *path,
+		    struct img *const *in, size_t nin, char *err,
+		    size_t errlen);
+int		 img_out_commit(struct img_out *o, char *err, size_t errlen);
+void		 img_out_abort(struct img_out *o);
+void		 img_out_cleanup(void);
+
+/*
  * Put back what a repair overwrote: replay the undo file's records, newest
- * first, onto image.  Nothing is written unless the whole file is sound.
+ * first, onto image.  Nothing is written unless the whole file is sound
+ * and the image is the one the repair left; an apply cut off may be run
+ * again; a finished one is refused.
  */
 int		 img_undo_apply(const char *image, const char *undo,
 		    char *errbuf, size_t errlen);

@@ -4,7 +4,6 @@
  * exit codes, plus one finding per problem.
  */
 #include <err.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 static const struct tu_opt	check_opts[] = {
 	TU_OPT_FORMAT,
+	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
 	TU_OPT_QUIET,
@@ -33,18 +33,11 @@ static const struct tu_opt	check_opts[] = {
 
 static const struct tu_cmd	check_cmd = {
 	"imgcheck",
-	"[-jqhV] [-f format] [--output=human|json] [--max-findings=N] "
+	"[-jqhUV] [-f format] [--output=human|json] [--max-findings=N] "
 	    "[--chain] image ...",
 	"Check a disk image or backup read-only and report every problem.",
 	check_opts
 };
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	img_interrupt();
-}
 
 int
 main(int argc, char **argv)
@@ -80,8 +73,7 @@ main(int argc, char **argv)
 	if (argc < 1 || (argc > 1 && !chain))
 		tu_bad_usage(&check_cmd);
 	tu_common_finish(&check_cmd, &tc);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	tu_signals(check_cmd.prog);
 
 	imgs = xmalloc((size_t)argc * sizeof(*imgs));
 	for (i = 0; i < argc; i++) {

@@ -15,6 +15,7 @@
 
 static const struct tu_opt	info_opts[] = {
 	TU_OPT_FORMAT,
+	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
 	TU_OPT_VERSION,
@@ -26,7 +27,7 @@ static const struct tu_opt	info_opts[] = {
 
 static const struct tu_cmd	info_cmd = {
 	"imginfo",
-	"[-jhV] [-f format] [--output=human|json] image",
+	"[-jhUV] [-f format] [--output=human|json] image",
 	"Describe a disk image or backup.",
 	info_opts
 };
@@ -50,6 +51,7 @@ main(int argc, char **argv)
 	if (argc != 1)
 		tu_bad_usage(&info_cmd);
 	tu_common_finish(&info_cmd, &tc);
+	tu_signals(info_cmd.prog);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
 		errx(1, "cannot open '%s': %s", argv[0], errbuf);
 	if ((rc = img_info(img, &doc)) != 0) {

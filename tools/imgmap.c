@@ -18,6 +18,7 @@
 
 static const struct tu_opt	map_opts[] = {
 	TU_OPT_FORMAT,
+	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
 	{ "output-file", required_argument, 'o', "FILE",
@@ -33,7 +34,7 @@ static const struct tu_opt	map_opts[] = {
 
 static const struct tu_cmd	map_cmd = {
 	"imgmap",
-	"[-jhV] [-f format] [--output=human|json] "
+	"[-jhUV] [-f format] [--output=human|json] "
 	    "[--extract[=WHAT] [-o file]] image ...",
 	"Map guest ranges of a disk image or backup to host offsets.",
 	map_opts
@@ -90,17 +91,80 @@ map_print(void *arg, const struct map_ext *e)
 	return 0;
 }
 
+/*
+ * --extract: every image (a chain: the full backup, then increments) laid
+ * on one output.  All are opened first, so a name that is one of them is
+ * refused; -o FILE is written beside FILE and renamed only on success.
+ */
+static int
+extract_all(const struct tu_common *tc, char **argv, int argc,
+    const char *what, const char *outfile)
+{
+	struct img_out	  o;
+	struct report	  rp;
+	struct img	**imgs;
+	char		  errbuf[512];
+	int		  i, rc, fd = STDOUT_FILENO, ex = 0;
+
+	if (outfile == NULL && isatty(fd))
+		tu_fail(tc, argv[0], "refusing to write image data to a "
+		    "terminal; use -o FILE");
+	imgs = xmalloc((size_t)argc * sizeof(*imgs));
+	for (i = 0; i < argc; i++)
+		if ((rc = img_open(argv[i], &tc->opts, &imgs[i], errbuf,
+		    sizeof(errbuf))) != 0)
+			tu_fail(tc, argv[i], "cannot open '%s': %s", argv[i],
+			    errbuf);
+	if (outfile != NULL) {
+		if (img_out_open(&o, outfile, imgs, (size_t)argc, errbuf,
+		    sizeof(errbuf)) != 0)
+			tu_fail(tc, outfile, "%s", errbuf);
+		fd = o.fd;
+	}
+	errbuf[0] = '\0';
+	for (i = 0; i < argc && ex == 0; i++) {
+		report_init(&rp);
+		rc = img_extract(imgs[i], what, fd, &rp);
+		if (rp.nf > 0)
+			tu_report_human(&rp, argv[i], stderr);
+		if (rc != 0) {
+			snprintf(errbuf, sizeof(errbuf), "'%s': cannot "
+			    "extract%s%s: %s", argv[i], what ? " " : "",
+			    what ? what : "", img_error(imgs[i]) != NULL ?
+			    img_error(imgs[i]) : img_strerror(rc));
+			ex = 1;
+		} else if (rp.c.corruptions > 0 || rp.c.check_errors > 0) {
+			snprintf(errbuf, sizeof(errbuf), "'%s': %s in the "
+			    "data; output not written", argv[i],
+			    rp.c.check_errors > 0 ? "check errors" :
+			    "corruption");
+			ex = 1;
+		}
+		report_release(&rp);
+	}
+	for (i = 0; i < argc; i++)
+		img_close(imgs[i]);
+	free(imgs);
+	if (ex != 0) {
+		if (outfile != NULL)
+			img_out_abort(&o);
+		tu_fail(tc, argv[0], "%s", errbuf);
+	}
+	if (outfile != NULL && img_out_commit(&o, errbuf, sizeof(errbuf)) != 0)
+		tu_fail(tc, outfile, "%s", errbuf);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct tu_common	 tc;
 	struct map_out		 mo;
-	struct report		 rp;
 	struct img		*img;
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
 	bool			 extract = false;
-	int			 ch, rc, fd, i, ex = 0;
+	int			 ch, rc;
 
 	tu_common_init(&tc);
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&map_cmd),
@@ -125,38 +189,9 @@ main(int argc, char **argv)
 	if (argc < 1 || (argc > 1 && (!extract || what != NULL)))
 		tu_bad_usage(&map_cmd);
 	tu_common_finish(&map_cmd, &tc);
-	if (extract) {
-		fd = STDOUT_FILENO;
-		if (outfile != NULL && (fd = open(outfile, O_WRONLY | O_CREAT |
-		    O_TRUNC | O_CLOEXEC, 0644)) < 0)
-			err(1, "cannot create '%s'", outfile);
-		if (outfile == NULL && isatty(fd))
-			errx(1, "refusing to write image data to a terminal; "
-			    "use -o FILE");
-		for (i = 0; i < argc && ex == 0; i++) {
-			if ((rc = img_open(argv[i], &tc.opts, &img, errbuf,
-			    sizeof(errbuf))) != 0)
-				errx(1, "cannot open '%s': %s", argv[i],
-				    errbuf);
-			report_init(&rp);
-			rc = img_extract(img, what, fd, &rp);
-			if (rp.nf > 0)
-				tu_report_human(&rp, argv[i], stderr);
-			if (rc != 0) {
-				warnx("'%s': cannot extract%s%s: %s", argv[i],
-				    what ? " " : "", what ? what : "",
-				    img_strerror(rc));
-				ex = 1;
-			} else if (rp.c.corruptions > 0 ||
-			    rp.c.check_errors > 0)
-				ex = 1;
-			report_release(&rp);
-			img_close(img);
-		}
-		if (fd != STDOUT_FILENO && close(fd) != 0)
-			err(1, "cannot write '%s'", outfile);
-		return ex;
-	}
+	tu_signals(map_cmd.prog);
+	if (extract)
+		return extract_all(&tc, argv, argc, what, outfile);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
 		errx(1, "cannot open '%s': %s", argv[0], errbuf);
 	mo.json = tc.json;

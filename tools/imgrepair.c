@@ -18,6 +18,7 @@
 
 static const struct tu_opt	repair_opts[] = {
 	TU_OPT_FORMAT,
+	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
 	{ "output-file", required_argument, 'o', "FILE",
@@ -45,7 +46,7 @@ static const struct tu_opt	repair_opts[] = {
 
 static const struct tu_cmd	repair_cmd = {
 	"imgrepair",
-	"[-jqhV] -r leaks|all [-f format] (-o newfile | --in-place "
+	"[-jqhUV] -r leaks|all [-f format] (-o newfile | --in-place "
 	    "[--undo=file | --no-undo] | --dry-run) image\n"
 	    "       imgrepair --apply-undo=file image",
 	"Repair a disk image or backup, into a new file or in place.",
@@ -72,7 +73,7 @@ int
 main(int argc, char **argv)
 {
 	struct tu_common	 tc;
-	struct img_opts		 ropts;
+	struct img_opts		 ropts, chkopts;
 	struct report		 rp, re;
 	struct img		*img, *chk;
 	struct json_object	*doc, *rdoc;
@@ -125,14 +126,26 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	tu_signals(repair_cmd.prog);
 	if (apply != NULL) {
 		if (argc != 1)
 			tu_bad_usage(&repair_cmd);
+		tu_signal_note("the apply may be run again to finish it");
 		if (img_undo_apply(argv[0], apply, errbuf,
 		    sizeof(errbuf)) != 0)
-			errx(1, "cannot apply '%s' to '%s': %s", apply, argv[0],
-			    errbuf);
-		if (!tc.quiet)
+			tu_fail(&tc, argv[0], "cannot apply '%s' to '%s': %s",
+			    apply, argv[0], errbuf);
+		if (!tc.quiet && tc.json) {
+			doc = json_object_new_object();
+			json_object_object_add(doc, "filename",
+			    json_object_new_string(argv[0]));
+			json_object_object_add(doc, "undo-file",
+			    json_object_new_string(apply));
+			json_object_object_add(doc, "restored",
+			    json_object_new_boolean(true));
+			tu_json_print(doc);
+			json_object_put(doc);
+		} else if (!tc.quiet)
 			printf("%s: restored from '%s'\n", argv[0], apply);
 		return 0;
 	}
@@ -158,7 +171,27 @@ main(int argc, char **argv)
 	}
 	if ((rc = img_open(argv[0], &ropts, &img, errbuf,
 	    sizeof(errbuf))) != 0)
-		errx(1, "cannot open '%s': %s", argv[0], errbuf);
+		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
+	/* Say what cannot be done before any plan or write. */
+	if (!img_can_repair(img, true) && !img_can_repair(img, false)) {
+		fmtname = xstrdup(img_format(img));
+		img_close(img);
+		tu_fail(&tc, argv[0], "'%s': %s images have no repair yet; "
+		    "imgcheck lists their problems", argv[0], fmtname);
+	}
+	if (!dry && !img_can_repair(img, inplace)) {
+		fmtname = xstrdup(img_format(img));
+		img_close(img);
+		tu_fail(&tc, argv[0], "'%s': %s images are repaired %s", argv[0],
+		    fmtname, inplace ? "into a new file: use -o NEWFILE" :
+		    "in place: use --in-place");
+	}
+	if (inplace && !dry && undo != NULL && !noundo) {
+		snprintf(errbuf, sizeof(errbuf), "if '%s' exists, "
+		    "imgrepair --apply-undo='%s' '%s' puts back what was "
+		    "written", undo, undo, argv[0]);
+		tu_signal_note(errbuf);
+	}
 
 	report_init(&rp);
 	rp.max_per_code = tc.maxf;
@@ -168,22 +201,31 @@ main(int argc, char **argv)
 	rrc = dry ? img_check(img, &rp) : img_repair(img, &rp,
 	    inplace ? NULL : out);
 	fmtname = xstrdup(img_format(img));
-	img_close(img);
-	if (rrc == -IMG_ENOOP || rrc == -IMG_ENOCHECK) {
+	if (rrc != 0 && !dry) {
+		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
+		    img_error(img) : img_strerror(rrc));
+		img_close(img);
 		report_release(&rp);
-		errx(1, "'%s': this image format does not support repair",
-		    argv[0]);
+		if (inplace && undo != NULL && access(undo, F_OK) == 0)
+			tu_fail(&tc, argv[0], "'%s': repair failed: %s; "
+			    "imgrepair --apply-undo='%s' '%s' puts back what "
+			    "was written", argv[0], errbuf, undo, argv[0]);
+		tu_fail(&tc, argv[0], "'%s': repair failed: %s", argv[0],
+		    errbuf);
 	}
-	if (rrc != 0)
-		warnx("'%s': repair failed: %s", argv[0], img_strerror(rrc));
+	img_close(img);
+	tu_signal_note(NULL);
 
 	/* Check the result again, read-only, as qemu-img does. */
 	target = dry || inplace ? argv[0] : out;
 	report_init(&re);
 	re.max_per_code = tc.maxf;
 	ex = EXIT_FAILED;
-	if (!dry && rrc == 0) {
-		if ((rc = img_open(target, &tc.opts, &chk, errbuf,
+	if (!dry) {
+		/* The format it had: a copy's name may not reveal it. */
+		chkopts = tc.opts;
+		chkopts.format = fmtname;
+		if ((rc = img_open(target, &chkopts, &chk, errbuf,
 		    sizeof(errbuf))) != 0)
 			warnx("cannot open '%s' again: %s", target, errbuf);
 		else {
@@ -191,7 +233,7 @@ main(int argc, char **argv)
 			ex = tu_check_exit(&re, rc);
 			img_close(chk);
 		}
-	} else if (dry)
+	} else
 		ex = tu_check_exit(&rp, rrc);
 	re.c.corruptions_fixed = rp.c.corruptions_fixed;
 	re.c.leaks_fixed = rp.c.leaks_fixed;

@@ -7,9 +7,12 @@
 #include <err.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -300,6 +303,9 @@ tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
 	case 'f':
 		c->opts.format = arg;
 		return true;
+	case 'U':
+		c->opts.flags |= IMG_NOLOCK;
+		return true;
 	case 'h':
 		tu_help(cmd);
 		return true;
@@ -340,6 +346,80 @@ tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c)
 	if (c->opts.format != NULL && !img_format_known(c->opts.format))
 		errx(1, "unknown format '%s'", c->opts.format);
 	tu_key_load(cmd, &c->key, &c->opts);
+}
+
+static char		 sig_msg[512];
+static size_t		 sig_len;
+static size_t		 sig_base;
+
+static void
+on_fatal_signal(int sig)
+{
+	ssize_t	n;
+
+	img_out_cleanup();
+	n = write(STDERR_FILENO, sig_msg, sig_len);
+	(void)n;
+	_exit(128 + sig);
+}
+
+void
+tu_signals(const char *prog)
+{
+	struct sigaction	sa;
+
+	snprintf(sig_msg, sizeof(sig_msg), "%s: interrupted\n", prog);
+	sig_base = sig_len = strlen(sig_msg);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sigfillset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+}
+
+void
+tu_fail(const struct tu_common *c, const char *file, const char *fmt, ...)
+{
+	struct json_object	*doc;
+	va_list			 va;
+	char			 why[1024];
+
+	va_start(va, fmt);
+	vsnprintf(why, sizeof(why), fmt, va);
+	va_end(va);
+	img_str_clean(why);
+	fflush(stdout);
+	warnx("%s", why);
+	if (c != NULL && c->json && !c->quiet) {
+		doc = json_object_new_object();
+		if (file != NULL)
+			json_object_object_add(doc, "filename",
+			    json_object_new_string(file));
+		json_object_object_add(doc, "error",
+		    json_object_new_string(why));
+		tu_json_print(doc);
+		json_object_put(doc);
+	}
+	exit(1);
+}
+
+void
+tu_signal_note(const char *note)
+{
+	sigset_t	all, old;
+
+	/* Built with the signals held, so the handler never sees half. */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (note == NULL)
+		sig_len = sig_base;
+	else
+		sig_len = sig_base + (size_t)snprintf(sig_msg + sig_base,
+		    sizeof(sig_msg) - sig_base, "%s\n", note);
+	if (sig_len >= sizeof(sig_msg))
+		sig_len = sizeof(sig_msg) - 1;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 void

@@ -66,6 +66,8 @@ struct tu_key {
 /* Option-table entries every tool shares. */
 #define TU_OPT_FORMAT	{ "format", required_argument, 'f', "FMT", \
 			    "image format (default: detect)" }
+#define TU_OPT_FORCE_SHARE { "force-share", no_argument, 'U', NULL, \
+			    "read without taking QEMU's image locks" }
 #define TU_OPT_HELP	{ "help", no_argument, 'h', NULL, "show this help" }
 #define TU_OPT_JSON	{ "json", no_argument, 'j', NULL, \
 			    "same as --output=json" }
@@ -138,6 +140,22 @@ void	tu_report_human(const struct report *rp, const char *name,
 	    FILE *fp);
 /* The exit code for a check that returned rc with rp. */
 int	tu_check_exit(const struct report *rp, int rc);
+
+/*
+ * SIGINT, SIGTERM and SIGHUP end the tool at once, at any point: a
+ * temporary output is removed, one line (prog: interrupted, then note if
+ * set) goes to stderr, and the exit status is 128 + the signal.  Writes
+ * in place are safe to cut anywhere: the undo file covers them.
+ */
+void	tu_signals(const char *prog);
+/*
+ * End with exit status 1 and one line on stderr saying why ("prog: why");
+ * with --output=json, stdout also gets {"filename": file, "error": why}
+ * (file may be NULL).
+ */
+void	tu_fail(const struct tu_common *c, const char *file, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4), noreturn));
+void	tu_signal_note(const char *note);
 
 void	*xmalloc(size_t n);
 char	*xstrdup(const char *s);

@@ -42,6 +42,17 @@ struct fmt_ops {
 	int		(*extract)(struct img *img, const char *what, int fd,
 			    struct report *rp);
 	void		(*close)(struct img *img);
+	unsigned	 caps;		/* enum fmt_caps */
+};
+
+enum fmt_caps {
+	FMT_REPAIR_INPLACE	= 1u << 0,	/* repair(img, rp, NULL) */
+	FMT_REPAIR_COPY		= 1u << 1,	/* repair(img, rp, path) */
+	/*
+	 * Its content cannot be recognised (encrypted): a forced -f is
+	 * taken even when probe() says 0.
+	 */
+	FMT_OPAQUE		= 1u << 2
 };
 
 #define IMG_ERRMSG_MAX	256
@@ -50,12 +61,14 @@ struct img {
 	int			 fd;
 	int			 undo_fd;	/* -1 until the first write */
 	char			*undo_path;	/* NULL: no undo file */
+	uint64_t		 undo_end;	/* its length */
 	uint64_t		 size;		/* file length at open */
 	char			*path;
 	unsigned		 flags;		/* enum img_open_flags */
 	const struct fmt_ops	*ops;
 	void			*priv;		/* the format's state */
 	bool			 has_key;
+	bool			 unrecognised;	/* forced, probe said 0 */
 	uint8_t			 key[32];
 	char			 errmsg[IMG_ERRMSG_MAX];
 };
@@ -102,6 +115,14 @@ int	img_pwrite(struct img *img, uint64_t off, const void *buf,
 	    size_t len);
 /* Set the file length (repair only; saved to the undo file too). */
 int	img_truncate(struct img *img, uint64_t len);
+
+/*
+ * Open a file we read (or, rdwr, repair): regular files and block devices
+ * only (their real size in *size), never blocking on a FIFO, with QEMU's
+ * image locks unless nolock.  On failure a message in err.
+ */
+int	img_file_open(const char *path, bool rdwr, bool nolock, int *fd,
+	    uint64_t *size, char *err, size_t errlen);
 
 /* Say why open failed; the tool prints it after the file name. */
 void	img_set_error(struct img *img, const char *fmt, ...)

@@ -72,6 +72,16 @@ img_format_has_check(const char *name)
 	return ops != NULL && ops->check != NULL;
 }
 
+/* Only a check may look at a file its forced format does not recognise. */
+static int
+recognised(struct img *img)
+{
+	if (!img->unrecognised)
+		return 0;
+	img_set_error(img, "Image is not in %s format", img->ops->name);
+	return -IMG_EFORMAT;
+}
+
 int
 img_check(struct img *img, struct report *rp)
 {
@@ -80,14 +90,48 @@ img_check(struct img *img, struct report *rp)
 	return img->ops->check(img, rp);
 }
 
+bool
+img_can_repair(const struct img *img, bool inplace)
+{
+	return img->ops->repair != NULL && (img->ops->caps &
+	    (inplace ? FMT_REPAIR_INPLACE : FMT_REPAIR_COPY)) != 0;
+}
+
+/*
+ * A copy is repaired into a temporary file beside out_path, which the
+ * format creates and fills by name; only a repair that succeeded is
+ * renamed over out_path.
+ */
 int
 img_repair(struct img *img, struct report *rp, const char *out_path)
 {
-	if (img->ops->repair == NULL)
-		return -IMG_ENOOP;
+	struct img_out	o;
+	char		err[IMG_ERRMSG_MAX];
+	int		rc;
+
+	if ((rc = recognised(img)) != 0)
+		return rc;
+	if (!img_can_repair(img, out_path == NULL)) {
+		img_set_error(img, "%s images cannot be repaired %s",
+		    img->ops->name, out_path == NULL ? "in place (use -o "
+		    "NEWFILE)" : "into a new file (use --in-place)");
+		return img->ops->repair == NULL ? -IMG_ENOOP : -IMG_EUNSUP;
+	}
 	if (out_path == NULL && !(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
-	return img->ops->repair(img, rp, out_path);
+	if (out_path == NULL)
+		return img->ops->repair(img, rp, NULL);
+	if ((rc = img_out_open(&o, out_path, &img, 1, err, sizeof(err))) != 0) {
+		img_set_error(img, "%s", err);
+		return rc;
+	}
+	if ((rc = img->ops->repair(img, rp, o.tmp)) != 0) {
+		img_out_abort(&o);
+		return rc;
+	}
+	if ((rc = img_out_commit(&o, err, sizeof(err))) != 0)
+		img_set_error(img, "%s", err);
+	return rc;
 }
 
 int
@@ -108,6 +152,10 @@ img_check_chain(struct img **imgs, size_t n, struct report *rp)
 int
 img_extract(struct img *img, const char *what, int fd, struct report *rp)
 {
+	int	rc;
+
+	if ((rc = recognised(img)) != 0)
+		return rc;
 	if (img->ops->extract == NULL)
 		return -IMG_ENOOP;
 	return img->ops->extract(img, what, fd, rp);
@@ -116,6 +164,10 @@ img_extract(struct img *img, const char *what, int fd, struct report *rp)
 int
 img_map(struct img *img, map_fn *fn, void *arg)
 {
+	int	rc;
+
+	if ((rc = recognised(img)) != 0)
+		return rc;
 	if (img->ops->map == NULL)
 		return -IMG_ENOOP;
 	return img->ops->map(img, fn, arg);
@@ -152,6 +204,8 @@ img_info(struct img *img, struct json_object **out)
 	struct stat		 st;
 	int			 rc;
 
+	if ((rc = recognised(img)) != 0)
+		return rc;
 	if (img->ops->info == NULL)
 		return -IMG_ENOOP;
 	if ((o = json_object_new_object()) == NULL)
@@ -189,6 +243,7 @@ img_strerror(int err)
 		[IMG_ERDONLY - IMG_EBASE] = "image is open read-only",
 		[IMG_ECHECK - IMG_EBASE] = "check failed",
 		[IMG_EKEY - IMG_EBASE] = "key missing or wrong",
+		[IMG_ELOCKED - IMG_EBASE] = "image locked by another process",
 	};
 
 	if (err < 0)

@@ -4,11 +4,9 @@
  *
  * Reads are refused outside the file so a bad offset from disk turns into
  * -IMG_ERANGE, never a short buffer.  Writes are refused on a read-only
- * image; with an undo file every write first saves the bytes it replaces,
- * as records "W" off len bytes, and "T" oldsize before a truncate, after
- * an "IMGKUNDO" magic.  Replaying the records backwards restores the file.
+ * image; with an undo file (undo.c) every write and every change of length
+ * first saves what it replaces, durably.
  */
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -21,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/undo.h"
 #include "core/banned.h"
 
 static volatile sig_atomic_t	img_stop;
@@ -116,28 +115,34 @@ img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * Views are read with pread() into a buffer the view keeps: a file that
+ * shrinks under us then gives a short read and an error, never SIGBUS,
+ * and no mapping is made and torn down per batch (munmap is dear on VMs).
+ * A view passed again reuses its buffer; img_view_release() frees it.
+ */
 int
 img_view(struct img *img, uint64_t off, size_t len, struct img_view *v)
 {
-	uint64_t	end, start;
-	long		pg = sysconf(_SC_PAGESIZE);
+	uint64_t	 end;
 	void		*p;
+	int		 rc;
 
-	memset(v, 0, sizeof(*v));
+	v->p = NULL;
+	v->len = 0;
 	if (!ck_add_u64(off, len, &end) || end > img->size)
 		return -IMG_ERANGE;
-	if (len == 0 || pg <= 0)
+	if (len == 0)
 		return -EINVAL;
-	start = off & ~((uint64_t)pg - 1);
-	v->maplen = (size_t)(end - start);
-	p = mmap(NULL, v->maplen, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
-	    img->fd, (off_t)start);
-	if (p == MAP_FAILED) {
-		v->maplen = 0;
-		return -errno;
+	if (v->maplen < len) {
+		if ((p = realloc(v->map, len)) == NULL)
+			return -ENOMEM;
+		v->map = p;
+		v->maplen = len;
 	}
-	v->map = p;
-	v->p = (const uint8_t *)p + (off - start);
+	if ((rc = full_pread(img->fd, v->map, len, off)) != 0)
+		return rc;
+	v->p = v->map;
 	v->len = len;
 	return 0;
 }
@@ -145,70 +150,8 @@ img_view(struct img *img, uint64_t off, size_t len, struct img_view *v)
 void
 img_view_release(struct img_view *v)
 {
-	if (v->map != NULL)
-		munmap(v->map, v->maplen);
+	free(v->map);
 	memset(v, 0, sizeof(*v));
-}
-
-/* Append one undo record: tag, off, len and (for "W") the old bytes. */
-static int
-undo_save(struct img *img, char tag, uint64_t off, uint64_t len)
-{
-	uint8_t		 rec[17], *old = NULL;
-	size_t		 have = 0;
-	off_t		 end;
-	int		 rc;
-
-	rec[0] = (uint8_t)tag;
-	if (tag == 'W') {
-		/* Only bytes that exist are saved; the rest is file growth. */
-		if (off < img->size)
-			have = img->size - off < len ? (size_t)(img->size -
-			    off) : (size_t)len;
-		if (have > 0) {
-			if ((old = malloc(have)) == NULL)
-				return -ENOMEM;
-			if ((rc = full_pread(img->fd, old, have, off)) != 0)
-				goto out;
-		}
-		len = have;
-	}
-	put_be64(rec + 1, off);
-	put_be64(rec + 9, len);
-	if ((end = lseek(img->undo_fd, 0, SEEK_END)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((rc = full_pwrite(img->undo_fd, rec, sizeof(rec),
-	    (uint64_t)end)) != 0)
-		goto out;
-	if (have > 0 && (rc = full_pwrite(img->undo_fd, old, have,
-	    (uint64_t)end + sizeof(rec))) != 0)
-		goto out;
-	rc = fsync(img->undo_fd) == 0 ? 0 : -errno;
-out:
-	free(old);
-	return rc;
-}
-
-/*
- * The undo file is created at the first write, so a repair that writes
- * nothing leaves nothing behind.
- */
-static int
-undo_open(struct img *img)
-{
-	int	rc;
-
-	if (img->undo_path == NULL || img->undo_fd >= 0)
-		return 0;
-	img->undo_fd = open(img->undo_path, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600);
-	if (img->undo_fd < 0)
-		return -errno;
-	if ((rc = full_pwrite(img->undo_fd, "IMGKUNDO", 8, 0)) != 0)
-		return rc;
-	return 0;
 }
 
 int
@@ -221,9 +164,12 @@ img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len)
 		return -IMG_ERDONLY;
 	if (!ck_add_u64(off, len, &end))
 		return -IMG_ERANGE;
-	if ((rc = undo_open(img)) != 0)
-		return rc;
-	if (img->undo_fd >= 0 && (rc = undo_save(img, 'W', off, len)) != 0)
+	if (len == 0)
+		return 0;
+	/* The old length, then the old bytes: durable before the write. */
+	if ((rc = undo_begin(img)) != 0 ||
+	    (end > img->size && (rc = undo_save_size(img, end)) != 0) ||
+	    (rc = undo_save_write(img, off, buf, len)) != 0)
 		return rc;
 	if ((rc = full_pwrite(img->fd, buf, len, off)) != 0)
 		return rc;
@@ -239,16 +185,10 @@ img_truncate(struct img *img, uint64_t len)
 
 	if (!(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
-	if ((rc = undo_open(img)) != 0)
+	if (len == img->size)
+		return 0;
+	if ((rc = undo_begin(img)) != 0 || (rc = undo_save_size(img, len)) != 0)
 		return rc;
-	if (img->undo_fd >= 0) {
-		/* Save what a shrink drops, then the old length. */
-		if (len < img->size && (rc = undo_save(img, 'W', len,
-		    img->size - len)) != 0)
-			return rc;
-		if ((rc = undo_save(img, 'T', img->size, 0)) != 0)
-			return rc;
-	}
 	if (ftruncate(img->fd, (off_t)len) != 0)
 		return -errno;
 	img->size = len;
@@ -316,13 +256,42 @@ out:
 	return rc;
 }
 
+/*
+ * A forced format that does not recognise the file (probe says 0) may
+ * still check it, to say what is wrong with it; info, map, extract and
+ * repair refuse it (qemu: "Image is not in qcow2 format").  Formats whose
+ * content cannot be recognised at all (encrypted) are taken as forced.
+ */
+static int
+img_forced(struct img *img, const struct fmt_ops *ops)
+{
+	struct img_probe	 p;
+	uint8_t			*buf;
+	size_t			 got = 0;
+	int			 rc;
+
+	if (ops->probe == NULL || (ops->caps & FMT_OPAQUE))
+		return 0;
+	if ((buf = malloc(IMG_PROBE_LEN)) == NULL)
+		return -ENOMEM;
+	if ((rc = read_head(img->fd, buf, IMG_PROBE_LEN, &got)) == 0) {
+		p.buf = buf;
+		p.len = got;
+		p.name = img->path;
+		p.file_size = img->size;
+		if (ops->probe(&p) == 0)
+			img->unrecognised = true;
+	}
+	free(buf);
+	return rc;
+}
+
 int
 img_open(const char *path, const struct img_opts *opts, struct img **out,
     char *errbuf, size_t errlen)
 {
 	const struct fmt_ops	*ops = NULL;
 	struct img		*img;
-	struct stat		 st;
 	unsigned		 flags = opts != NULL ? opts->flags : 0;
 	int			 rc;
 
@@ -340,21 +309,16 @@ img_open(const char *path, const struct img_opts *opts, struct img **out,
 		img->has_key = true;
 		memcpy(img->key, opts->key, sizeof(img->key));
 	}
-	img->fd = open(path, (flags & IMG_RDWR ? O_RDWR : O_RDONLY) |
-	    O_CLOEXEC);
-	if (img->fd < 0) {
-		rc = -errno;
+	if ((flags & IMG_RDWR) && (flags & IMG_NOLOCK)) {
+		img_set_error(img, "force-share (-U) is for read-only use; a "
+		    "repair must hold the image's locks");
+		rc = -IMG_EINVAL;
 		goto fail;
 	}
-	if (fstat(img->fd, &st) != 0) {
-		rc = -errno;
+	if ((rc = img_file_open(path, (flags & IMG_RDWR) != 0,
+	    (flags & IMG_NOLOCK) != 0, &img->fd, &img->size, img->errmsg,
+	    sizeof(img->errmsg))) != 0)
 		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		goto fail;
-	}
-	img->size = (uint64_t)st.st_size;
 	if (opts != NULL && opts->format != NULL) {
 		if ((ops = fmt_find(opts->format)) == NULL) {
 			img_set_error(img, "unknown format '%s'",
@@ -362,6 +326,8 @@ img_open(const char *path, const struct img_opts *opts, struct img **out,
 			rc = -IMG_EFORMAT;
 			goto fail;
 		}
+		if ((rc = img_forced(img, ops)) != 0)
+			goto fail;
 	} else if ((rc = img_detect(img, path, &ops)) != 0)
 		goto fail;
 	img->ops = ops;
@@ -398,8 +364,11 @@ img_close(struct img *img)
 		return;
 	if (img->ops != NULL && img->ops->close != NULL)
 		img->ops->close(img);
-	if (img->undo_fd >= 0)
+	if (img->undo_fd >= 0) {
+		/* Best effort: without 'F' an apply checks less, no more. */
+		(void)undo_finish(img);
 		close(img->undo_fd);
+	}
 	if (img->fd >= 0)
 		close(img->fd);
 	free(img->undo_path);
@@ -425,93 +394,8 @@ img_path(const struct img *img)
 	return img->path;
 }
 
-/* The longest undo file we replay: it is read whole. */
-#define IMG_UNDO_MAX	(1ULL << 32)
-
-int
-img_undo_apply(const char *image, const char *undo, char *errbuf,
-    size_t errlen)
+const char *
+img_error(const struct img *img)
 {
-	struct stat	 st;
-	uint8_t		*u = NULL;
-	size_t		*recs = NULL, n = 0, cap = 0, pos, *nr;
-	uint64_t	 off, len, size;
-	int		 ufd = -1, fd = -1, rc = 0;
-
-	if (errbuf != NULL && errlen > 0)
-		errbuf[0] = '\0';
-	if ((ufd = open(undo, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    fstat(ufd, &st) != 0) {
-		rc = -errno;
-		goto out;
-	}
-	size = (uint64_t)st.st_size;
-	if (size < 8 || size > IMG_UNDO_MAX) {
-		rc = -IMG_EINVAL;
-		goto out;
-	}
-	if ((u = malloc((size_t)size)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if ((rc = full_pread(ufd, u, (size_t)size, 0)) != 0)
-		goto out;
-	if (memcmp(u, "IMGKUNDO", 8) != 0) {
-		rc = -IMG_EINVAL;
-		goto out;
-	}
-	/* Index the records; all must be whole before anything is written. */
-	for (pos = 8; pos < size; ) {
-		if (size - pos < 17 || (u[pos] != 'W' && u[pos] != 'T')) {
-			rc = -IMG_EINVAL;
-			goto out;
-		}
-		len = be64_at(u + pos + 9);
-		if (u[pos] == 'W' && len > size - pos - 17) {
-			rc = -IMG_EINVAL;
-			goto out;
-		}
-		if (n == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			if ((nr = reallocarray(recs, cap, sizeof(*nr))) ==
-			    NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			recs = nr;
-		}
-		recs[n++] = pos;
-		pos += 17 + (u[pos] == 'W' ? (size_t)len : 0);
-	}
-	if ((fd = open(image, O_RDWR | O_CLOEXEC)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	/* Newest first, so each range gets back its oldest bytes. */
-	while (n > 0) {
-		pos = recs[--n];
-		off = be64_at(u + pos + 1);
-		len = be64_at(u + pos + 9);
-		if (u[pos] == 'T') {
-			if (ftruncate(fd, (off_t)off) != 0) {
-				rc = -errno;
-				goto out;
-			}
-		} else if ((rc = full_pwrite(fd, u + pos + 17, (size_t)len,
-		    off)) != 0)
-			goto out;
-	}
-	if (fsync(fd) != 0)
-		rc = -errno;
-out:
-	if (rc != 0 && errbuf != NULL && errlen > 0)
-		snprintf(errbuf, errlen, "%s", rc == -IMG_EINVAL ?
-		    "not an imgkit undo file, or damaged" : img_strerror(rc));
-	if (fd >= 0)
-		close(fd);
-	if (ufd >= 0)
-		close(ufd);
-	free(recs);
-	free(u);
-	return rc;
+	return img->errmsg[0] != '\0' ? img->errmsg : NULL;
 }

@@ -180,7 +180,6 @@ rbwin_load(struct ck *ck, struct rbwin *w, uint64_t t)
 	    off + (t1 - t) * q->cs)
 		t1++;
 	w->t0 = w->t1 = 0;
-	img_view_release(&w->v);
 	/* Blocks inside the file are viewed; others read, zeros past EOF. */
 	if (img_view(ck->img, off, (size_t)((t1 - t) * q->cs), &w->v) == 0)
 		w->p = w->v.p;
@@ -657,7 +656,7 @@ static int
 walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 {
 	struct qcow2	*q = ck->q;
-	struct img_view	 v;
+	struct img_view	 v = { 0 };
 	const uint8_t	*p;
 	uint8_t		*buf;
 	size_t		 i, m, k, maxrun, len;
@@ -706,10 +705,10 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 		for (k = i; k < m && rc == 0; k++)
 			rc = walk_l2(ck, &jobs[k], p + (jobs[k].l2off -
 			    jobs[i].l2off), active);
-		img_view_release(&v);
 		if (rc != 0)
 			break;
 	}
+	img_view_release(&v);
 	free(buf);
 	return rc;
 }

@@ -153,4 +153,5 @@ const struct fmt_ops	qed_ops = {
 	.chain = NULL,
 	.extract = NULL,
 	.close = qed_close,
+	.caps = FMT_REPAIR_INPLACE | FMT_REPAIR_COPY,
 };

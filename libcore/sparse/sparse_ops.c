@@ -207,4 +207,5 @@ const struct fmt_ops	sparse_ops = {
 	.chain = sparse_chain,
 	.extract = sparse_extract,
 	.close = sparse_close,
+	.caps = FMT_REPAIR_COPY,
 };

@@ -247,7 +247,9 @@ test_refuse_self(void)
 	    sizeof(err)), 0);
 	report_init(&rp);
 	rp.repair = REPAIR_ALL;
-	CU_ASSERT_EQUAL(img_repair(img, &rp, path), -EINVAL);
+	CU_ASSERT_EQUAL(img_repair(img, &rp, path), -IMG_EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(img_error(img));
+	CU_ASSERT_PTR_NOT_NULL(strstr(img_error(img), "itself"));
 	CU_ASSERT_EQUAL(img_file_size(img), f.len);
 	img_close(img);
 	report_release(&rp);

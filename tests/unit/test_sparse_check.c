@@ -5,6 +5,8 @@
  * exact problem code and exit status, restores give the disk back, and
  * salvaged streams check clean.
  */
+#include <sys/stat.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,9 +350,27 @@ test_salvage(void)
 		report_init(&rp);
 		rp.repair = REPAIR_ALL;
 		rc = img_repair(img, &rp, opath);
-		CU_ASSERT_EQUAL(rc, 0);
 		img_close(img);
 		unlink(path);
+		/*
+		 * Nothing in these says "sparse stream", and their name does
+		 * not either: forced, they are checked but not salvaged, and
+		 * the target is left as it was (empty, from mkstemp).
+		 */
+		if (strcmp(d->name, "empty") == 0 ||
+		    strcmp(d->name, "nuls40") == 0 ||
+		    strcmp(d->name, "meta-missing") == 0) {
+			struct stat	st;
+
+			CU_ASSERT_EQUAL(rc, -IMG_EFORMAT);
+			CU_ASSERT_EQUAL(stat(opath, &st), 0);
+			CU_ASSERT_EQUAL(st.st_size, 0);
+			unlink(opath);
+			report_release(&rp);
+			sparse_fix_release(&f);
+			continue;
+		}
+		CU_ASSERT_EQUAL(rc, 0);
 		memset(&opts, 0, sizeof(opts));
 		opts.format = sparse_ops.name;
 		report_init(&rp2);
@@ -436,7 +456,7 @@ test_salvage_restores(void)
 	/* Never in place. */
 	report_init(&rp);
 	rp.repair = REPAIR_ALL;
-	CU_ASSERT_EQUAL(img_repair(img, &rp, NULL), -IMG_ERDONLY);
+	CU_ASSERT_EQUAL(img_repair(img, &rp, NULL), -IMG_EUNSUP);
 	report_release(&rp);
 	img_close(img);
 	unlink(path);
