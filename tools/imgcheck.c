@@ -46,7 +46,7 @@ main(int argc, char **argv)
 	struct report		  rp;
 	struct img		**imgs;
 	struct json_object	 *doc;
-	char			  errbuf[512];
+	char			  errbuf[512], why[1024];
 	bool			  chain = false, list = false;
 	int			  ch, i, n, rc, ex;
 
@@ -79,11 +79,11 @@ main(int argc, char **argv)
 	for (i = 0; i < argc; i++) {
 		rc = img_open(argv[i], &tc.opts, &imgs[i], errbuf, sizeof(errbuf));
 		if (rc != 0) {
-			warnx("cannot open '%s': %s", argv[i], errbuf);
 			for (n = 0; n < i; n++)
 				img_close(imgs[n]);
 			free(imgs);
-			return EXIT_FAILED;
+			tu_fail(&tc, argv[i], "cannot open '%s': %s", argv[i],
+			    errbuf);
 		}
 	}
 	if (!chain && !img_format_has_check(img_format(imgs[0]))) {
@@ -99,8 +99,11 @@ main(int argc, char **argv)
 	rc = chain ? img_check_chain(imgs, (size_t)argc, &rp) :
 	    img_check(imgs[0], &rp);
 	ex = tu_check_exit(&rp, rc);
-	if (rc != 0 && rc != -IMG_ENOCHECK)
-		warnx("'%s': check failed: %s", argv[0], img_strerror(rc));
+	/* Exit 1 says why: one line on stderr, the same in the JSON. */
+	if (ex == EXIT_FAILED)
+		tu_check_reason(&rp, rc == 0 ? NULL : !chain &&
+		    img_error(imgs[0]) != NULL ? img_error(imgs[0]) :
+		    img_strerror(rc), argv[0], why, sizeof(why));
 	if (rc == -IMG_ENOCHECK)
 		warnx("'%s': this image format does not support checks",
 		    argv[0]);
@@ -116,17 +119,19 @@ main(int argc, char **argv)
 			    json_object_new_string(ex == EXIT_CLEAN ? "clean" :
 			    ex == EXIT_LEAKS ? "leaks" : ex == EXIT_CORRUPT ?
 			    "corrupt" : "check-failed"));
-			if (rc != 0)
+			if (ex == EXIT_FAILED)
 				json_object_object_add(doc, "error",
-				    json_object_new_string(img_strerror(rc)));
+				    json_object_new_string(why));
 			tu_report_json(&rp, doc);
 			tu_json_print(doc);
 			json_object_put(doc);
 		} else
 			tu_report_human(&rp, argv[0], stdout);
 	}
-	if (ex == EXIT_FAILED && rc == 0 && rp.c.check_errors > 0)
-		warnx("'%s': check failed", argv[0]);
+	if (ex == EXIT_FAILED) {
+		fflush(stdout);
+		warnx("%s", why);
+	}
 	report_release(&rp);
 	for (i = 0; i < argc; i++)
 		img_close(imgs[i]);

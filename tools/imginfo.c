@@ -53,10 +53,12 @@ main(int argc, char **argv)
 	tu_common_finish(&info_cmd, &tc);
 	tu_signals(info_cmd.prog);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
-		errx(1, "cannot open '%s': %s", argv[0], errbuf);
+		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
 	if ((rc = img_info(img, &doc)) != 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
+		    img_error(img) : img_strerror(rc));
 		img_close(img);
-		errx(1, "'%s': %s", argv[0], img_strerror(rc));
+		tu_fail(&tc, argv[0], "'%s': %s", argv[0], errbuf);
 	}
 	json_object_object_add(doc, "filename", json_object_new_string(argv[0]));
 	if (tc.json)

@@ -4,6 +4,7 @@
  * map --output=json), or extract guest data or a named object.
  */
 #include <err.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct map_out {
 	bool		 first;
 	const char	*name;
 	int		 err;
+	FILE		*fp;		/* JSON: a spool, stdout if none */
 };
 
 static int
@@ -53,7 +55,7 @@ map_print(void *arg, const struct map_ext *e)
 	struct map_out	*mo = arg;
 
 	if (mo->json) {
-		printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+		fprintf(mo->fp, "%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
 		    ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
 		    "\"data\": %s, \"compressed\": %s", mo->first ? "[" :
 		    ",\n", e->start, e->length, e->depth,
@@ -61,15 +63,20 @@ map_print(void *arg, const struct map_ext *e)
 		    e->data ? "true" : "false",
 		    e->compressed ? "true" : "false");
 		if (e->has_offset)
-			printf(", \"offset\": %" PRIu64, e->offset);
+			fprintf(mo->fp, ", \"offset\": %" PRIu64, e->offset);
 		if (e->owner != NULL) {
 			struct json_object	*s;
+			char			*t;
 
+			/* Names from images: keep the JSON UTF-8. */
 			s = json_object_new_string(e->owner);
-			printf(", \"owner\": %s", json_object_to_json_string(s));
+			t = xstrdup(json_object_to_json_string(s));
+			img_utf8_fix(t);
+			fprintf(mo->fp, ", \"owner\": %s", t);
+			free(t);
 			json_object_put(s);
 		}
-		printf("}");
+		fprintf(mo->fp, "}");
 		mo->first = false;
 		return 0;
 	}
@@ -155,6 +162,28 @@ extract_all(const struct tu_common *tc, char **argv, int argc,
 	return 0;
 }
 
+/* Copy the spooled map to stdout and close it; 0 or -1 with errno. */
+static int
+spool_out(FILE *fp)
+{
+	char	buf[65536];
+	size_t	n;
+
+	if (fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
+		fclose(fp);
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		if (fwrite(buf, 1, n, stdout) != n)
+			break;
+	if (ferror(fp) || ferror(stdout) || fflush(stdout) != 0) {
+		fclose(fp);
+		return -1;
+	}
+	fclose(fp);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -193,16 +222,29 @@ main(int argc, char **argv)
 	if (extract)
 		return extract_all(&tc, argv, argc, what, outfile);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
-		errx(1, "cannot open '%s': %s", argv[0], errbuf);
+		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
 	mo.json = tc.json;
 	mo.first = true;
 	mo.name = argv[0];
 	mo.err = 0;
+	/* The JSON map goes out whole, or an error object instead of it. */
+	mo.fp = stdout;
+	if (tc.json && (mo.fp = tmpfile()) == NULL)
+		mo.fp = stdout;
 	rc = img_map(img, map_print, &mo);
-	if (tc.json)
-		printf(mo.first ? "[]\n" : "]\n");
+	if (rc != 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
+		    img_error(img) : img_strerror(rc));
+		img_close(img);
+		if (mo.fp != stdout)
+			fclose(mo.fp);
+		tu_fail(&tc, argv[0], "'%s': map failed: %s", argv[0], errbuf);
+	}
 	img_close(img);
-	if (rc != 0)
-		errx(1, "'%s': map failed: %s", argv[0], img_strerror(rc));
+	if (tc.json)
+		fprintf(mo.fp, mo.first ? "[]\n" : "]\n");
+	if (mo.fp != stdout && spool_out(mo.fp) != 0)
+		tu_fail(&tc, argv[0], "cannot write the map: %s",
+		    strerror(errno));
 	return 0;
 }

@@ -80,6 +80,7 @@ main(int argc, char **argv)
 	const char		*out = NULL, *undo = NULL, *target;
 	const char		*apply = NULL;
 	char			 errbuf[512], *undobuf = NULL, *fmtname;
+	char			 why[1024] = "";
 	bool			 dry = false;
 	bool			 inplace = false, noundo = false;
 	unsigned		 level = 0;
@@ -226,15 +227,22 @@ main(int argc, char **argv)
 		chkopts = tc.opts;
 		chkopts.format = fmtname;
 		if ((rc = img_open(target, &chkopts, &chk, errbuf,
-		    sizeof(errbuf))) != 0)
-			warnx("cannot open '%s' again: %s", target, errbuf);
-		else {
+		    sizeof(errbuf))) != 0) {
+			snprintf(why, sizeof(why), "cannot open '%s' again: "
+			    "%s", target, errbuf);
+			img_str_clean(why);
+		} else {
 			rc = img_check(chk, &re);
 			ex = tu_check_exit(&re, rc);
 			img_close(chk);
 		}
 	} else
 		ex = tu_check_exit(&rp, rrc);
+	/* Exit 1 says why: one line on stderr, the same in the JSON. */
+	if (ex == EXIT_FAILED && why[0] == '\0')
+		tu_check_reason(dry ? &rp : &re, dry ? (rrc != 0 ?
+		    img_strerror(rrc) : NULL) : (rc != 0 ? img_strerror(rc) :
+		    NULL), target, why, sizeof(why));
 	re.c.corruptions_fixed = rp.c.corruptions_fixed;
 	re.c.leaks_fixed = rp.c.leaks_fixed;
 	if (!tc.quiet && tc.json) {
@@ -243,6 +251,9 @@ main(int argc, char **argv)
 		    tu_check_exit(&rp, rrc));
 		json_object_object_add(doc, "dry-run",
 		    json_object_new_boolean(dry));
+		if (ex == EXIT_FAILED)
+			json_object_object_add(doc, "error",
+			    json_object_new_string(why));
 		if (undo != NULL && inplace && !dry &&
 		    access(undo, F_OK) == 0)
 			json_object_object_add(doc, "undo-file",
@@ -264,6 +275,10 @@ main(int argc, char **argv)
 				    "%s %s puts the old bytes back)\n", undo,
 				    undo, argv[0]);
 		}
+	}
+	if (ex == EXIT_FAILED) {
+		fflush(stdout);
+		warnx("%s", why);
 	}
 	report_release(&rp);
 	report_release(&re);

@@ -405,6 +405,32 @@ tu_fail(const struct tu_common *c, const char *file, const char *fmt, ...)
 }
 
 void
+tu_check_reason(const struct report *rp, const char *err, const char *file,
+    char *buf, size_t len)
+{
+	const struct pr_info	*pi;
+	size_t			 i;
+
+	if (err != NULL) {
+		snprintf(buf, len, "'%s': check failed: %s", file, err);
+		img_str_clean(buf);
+		return;
+	}
+	for (i = 0; i < rp->nf; i++) {
+		pi = pr_info_get(rp->f[i].id);
+		if (pi->sev != PR_SEV_FATAL)
+			continue;
+		snprintf(buf, len, "'%s': check failed: %s: %s", file,
+		    pi->name, rp->f[i].msg);
+		img_str_clean(buf);
+		return;
+	}
+	snprintf(buf, len, "'%s': check failed: %" PRIu64 " check errors",
+	    file, rp->c.check_errors);
+	img_str_clean(buf);
+}
+
+void
 tu_signal_note(const char *note)
 {
 	sigset_t	all, old;

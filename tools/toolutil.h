@@ -156,6 +156,13 @@ void	tu_signals(const char *prog);
 void	tu_fail(const struct tu_common *c, const char *file, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4), noreturn));
 void	tu_signal_note(const char *note);
+/*
+ * Why a check ends with exit status 1, for its stderr line and the
+ * "error" of its JSON: err (the failed call's reason) when not NULL,
+ * else the first fatal finding of rp, else the count of check errors.
+ */
+void	tu_check_reason(const struct report *rp, const char *err,
+	    const char *file, char *buf, size_t len);
 
 void	*xmalloc(size_t n);
 char	*xstrdup(const char *s);
