@@ -222,6 +222,9 @@ hex32(const char *s, size_t len, uint8_t out[32])
 	return true;
 }
 
+/* Whose options a key error reports to (JSON mode), set by finish. */
+static const struct tu_common	*key_ctx;
+
 /* Read a whole small file (keys, passwords); caller frees. */
 static char *
 slurp(const char *path, size_t max, size_t *len)
@@ -231,14 +234,16 @@ slurp(const char *path, size_t max, size_t *len)
 	size_t	 n;
 
 	if ((fp = fopen(path, "rb")) == NULL)
-		err(1, "cannot open '%s'", path);
+		tu_fail(key_ctx, NULL, "cannot open '%s': %s", path,
+		    strerror(errno));
 	buf = xmalloc(max + 1);
 	n = fread(buf, 1, max + 1, fp);
 	if (ferror(fp))
-		err(1, "cannot read '%s'", path);
+		tu_fail(key_ctx, NULL, "cannot read '%s': %s", path,
+		    strerror(errno));
 	fclose(fp);
 	if (n > max)
-		errx(1, "'%s' is too large for a key", path);
+		tu_fail(key_ctx, NULL, "'%s' is too large for a key", path);
 	buf[n] = '\0';
 	*len = n;
 	return buf;
@@ -257,7 +262,7 @@ tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 	(void)cmd;
 	if (k->hex != NULL) {
 		if (!hex32(k->hex, strlen(k->hex), opts->key))
-			errx(1, "--key-hex wants 64 hex digits");
+			tu_fail(key_ctx, NULL, "--key-hex wants 64 hex digits");
 		opts->has_key = true;
 	} else if (k->file != NULL) {
 		buf = slurp(k->file, 4096, &len);
@@ -265,8 +270,8 @@ tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 			memcpy(opts->key, buf, 32);
 		} else if (!hex32(buf, len, opts->key)) {
 			free(buf);
-			errx(1, "key file '%s' holds neither 32 bytes nor "
-			    "64 hex digits", k->file);
+			tu_fail(key_ctx, NULL, "key file '%s' holds neither "
+			    "32 bytes nor 64 hex digits", k->file);
 		}
 		free(buf);
 		opts->has_key = true;
@@ -277,13 +282,14 @@ tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 			len--;
 		if (EVP_Digest(buf, len, md, &mdlen, EVP_sha512(), NULL) != 1 ||
 		    mdlen != 64)
-			errx(1, "cannot hash the password");
+			tu_fail(key_ctx, NULL, "cannot hash the password");
 		memcpy(opts->key, md + 32, 32);
 		opts->has_key = true;
 		free(buf);
 	} else if ((env = getenv("IMGKIT_A7_KEY")) != NULL && *env != '\0') {
 		if (!hex32(env, strlen(env), opts->key))
-			errx(1, "IMGKIT_A7_KEY wants 64 hex digits");
+			tu_fail(key_ctx, NULL,
+			    "IMGKIT_A7_KEY wants 64 hex digits");
 		opts->has_key = true;
 	}
 }
@@ -344,7 +350,8 @@ void
 tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c)
 {
 	if (c->opts.format != NULL && !img_format_known(c->opts.format))
-		errx(1, "unknown format '%s'", c->opts.format);
+		tu_fail(c, NULL, "unknown format '%s'", c->opts.format);
+	key_ctx = c;
 	tu_key_load(cmd, &c->key, &c->opts);
 }
 
