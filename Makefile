@@ -52,7 +52,7 @@ UNIT_OBJ   := $(UNIT_SRC:%.c=$(B)/%.o) $(FIX_SRC:%.c=$(B)/%.o) \
 FIXTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 FIXTOOLS   := $(FIXTOOL_SRC:tests/tools/%.c=$(B)/tests/bin/%)
 
-.PHONY: all check unit difftest demo deps bench clean install uninstall regen
+.PHONY: all check unit difftest demo deps bench clean install uninstall regen fuzz
 
 all: $(TOOL_BINS) $(FIXTOOLS)
 
@@ -96,6 +96,34 @@ $(B)/tests/unit/runner: $(UNIT_OBJ) $(B)/libcore.a
 	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(B)/libcore.a \
 	    $(DEP_LIBS) $(CUNIT_LIBS)
 
+# Fuzzing (tests/fuzz/README.md).  make fuzz builds every
+# tests/fuzz/fuzz_*.c with clang and libFuzzer into build/fuzz/; make check
+# builds the whole-image harnesses with $(CC) and tests/fuzz/replay.c
+# instead, and tests/images/fuzz_regress.sh replays tests/fuzz/regress/.
+CLANG      ?= clang
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+              -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 \
+              $(FUZZ_SAN) $(DEP_CFLAGS) -Ilibcore -Itests -MMD -MP
+REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%, \
+              $(wildcard tests/fuzz/fuzz_*_image.c))
+
+fuzz: $(FUZZ_BINS)
+.PRECIOUS: build/fuzz/obj/%.o $(B)/tests/fuzz/%.o
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q_CC)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+	$(Q_LD)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS)
+
+$(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o \
+    $(B)/libcore.a
+	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a $(DEP_LIBS)
+
 # Missing build or test dependencies: install them (as root) or say how.
 DEPS_STAMP  = build/.deps-ok
 $(DEPS_STAMP):
@@ -106,20 +134,12 @@ deps:
 	@sh tests/deps.sh
 
 check: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all $(B)/tests/unit/runner
+	@$(MAKE) --no-print-directory all $(B)/tests/unit/runner $(REPLAY_BINS)
 	@B=$(B) sh tests/run-images.sh
 	@$(B)/tests/unit/runner
 
 unit: $(B)/tests/unit/runner
 	@$(B)/tests/unit/runner
-
-# Mutated images of every format through the four tools, built with the
-# sanitizers (tests/hostile/hostile.py); make check runs 200 per format.
-HOSTILE_N  ?= 2000
-.PHONY: check-hostile
-check-hostile: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory SAN=1 all
-	@B=build/san N=$(HOSTILE_N) sh tests/images/hostile.sh
 
 demo: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
