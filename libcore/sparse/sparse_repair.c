@@ -328,6 +328,10 @@ new_meta(const struct sparse_meta *m, struct report *rp, uint64_t vsize,
 	    json_type_string);
 	set_default(o, "checkpointName", json_object_new_string(""),
 	    json_type_string);
+	/* Optional, but a string when there (meta_keys). */
+	if (json_object_object_get_ex(o, "diskFormat", &v) &&
+	    !json_object_is_type(v, json_type_string))
+		json_object_object_del(o, "diskFormat");
 	if (!json_object_object_get_ex(o, "parentCheckpoint", &v) ||
 	    !(json_object_is_type(v, json_type_string) ||
 	    json_object_is_type(v, json_type_boolean)))
@@ -614,8 +618,9 @@ sparse_repair(struct img *img, struct report *rp, const char *outp)
 		qsort(sv.r, sv.n, sizeof(*sv.r), rec_cmp);
 	vsize = 0;
 	for (i = 0; i < sv.n; i++) {
+		/* The meta holds the size as a JSON int64. */
 		if (sv.r[i].intact && ck_add_u64(sv.r[i].start, sv.r[i].len,
-		    &end) && end > vsize)
+		    &end) && end > vsize && end <= INT64_MAX)
 			vsize = end;
 		if (sv.r[i].nlz4 > 0)
 			any_lz4 = true;

@@ -241,10 +241,28 @@ class Base:
     def targeted(self, rng):
         return generic(rng, self)
 
-    def mutate(self, rng):
-        if rng.random() < 0.45:
+    GENERIC = 0.45
+
+    def one(self, rng):
+        if rng.random() < self.GENERIC:
             return generic(rng, self)
         return self.targeted(rng)
+
+    def mutate(self, rng):
+        """One mutation, or now and then two on the same base at once."""
+        m = self.one(rng)
+        if rng.random() >= 0.15:
+            return m
+        m2 = self.one(rng)
+        # Only pokes and plaintext edits compose; a cut ends the recipe.
+        if m.extend or m2.extend or m2.cut is not None or \
+                any(o == 0 and len(d) > 64 for o, d in m.pokes + m2.pokes):
+            return m
+        m.label += "; " + m2.label
+        m.pokes += m2.pokes
+        m.plain += m2.plain
+        m.sums = m.sums and m2.sums
+        return m
 
 
 class Qcow2(Base):
@@ -812,10 +830,7 @@ class A7(Base):
                        len(self.buf) - A7_BLK, len(self.buf) - 1,
                        len(self.buf) // 2})
 
-    def mutate(self, rng):
-        if rng.random() < 0.2:
-            return generic(rng, self)
-        return self.targeted(rng)
+    GENERIC = 0.2
 
     def val(self, rng, w, cur):
         v = rng.choice(EXTREMES + (cur + 1, cur - 1, 0x7fffffff, 0x80000000,
@@ -1158,7 +1173,14 @@ def one(fmt, i, m, wd, key):
     new = stem + "-new." + ext
     r = go("imgrepair", ["-r", "all", "-o", new, path])
     if r.rc in (0, 2, 3) and os.path.exists(new):
-        go("imgcheck", ["-f", fmt, new])
+        r = go("imgcheck", ["-f", fmt, new])
+        if r.rc in (2, 3):
+            # Not a failure here: what -r all could not make right.
+            try:
+                left = json.loads(r.out.decode()).get("findings-by-code")
+                seen += ["left " + c for c in left or {}]
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                pass
     if i % 4 == 0:
         cp = stem + "-ip." + ext
         undo = stem + ".undo"
@@ -1243,6 +1265,7 @@ def main():
         idx = range(len(muts)) if only is None else [only]
         kinds = {}
         stats = {}
+        left = {}
         runs = 0
         nbad = 0
         k = key if fmt == "archive7" else None
@@ -1252,6 +1275,9 @@ def main():
                 i, m, fails, nrun, seen = fu.result()
                 runs += nrun
                 for x in seen:
+                    if x.startswith("left "):
+                        left[x[5:]] = left.get(x[5:], 0) + 1
+                        continue
                     stats[x] = stats.get(x, 0) + 1
                 if not fails:
                     continue
@@ -1267,6 +1293,11 @@ def main():
         if STATS:
             print("hostile: %s exits: %s" % (fmt, ", ".join(
                 "%s: %d" % kv for kv in sorted(stats.items()))))
+            if left:
+                print("hostile: %s: left after -r all -o (mutants by "
+                      "code): %s" % (fmt, ", ".join(
+                          "%s %d" % kv for kv in sorted(
+                              left.items(), key=lambda kv: -kv[1]))))
         print("hostile: %s: %d mutants, %d runs, %d failing mutants%s, "
               "%.1f s" % (fmt, len(idx), runs, nbad, "" if not kinds else
                           " (" + ", ".join("%s %d" % kv for kv in
