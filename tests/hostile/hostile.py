@@ -1145,9 +1145,12 @@ def one(fmt, i, m, wd, key):
         buf = materialize(m, path)
     except (Setup, OSError) as e:
         return i, m, [("materialize", "setup", str(e), "", "")], 0, []
+    except BaseException as e:
+        return i, m, [("materialize", "setup", repr(e), "", "")], 0, []
     fails = []
     nrun = 0
     seen = []
+    peak = [0.0, 0]
 
     def go(tool, args, prints_json=True):
         nonlocal nrun
@@ -1158,6 +1161,8 @@ def one(fmt, i, m, wd, key):
                                                else [])
         seen.append("%s %s-> %d" % (tool, "".join(x + " " for x in opt),
                                     r.rc))
+        peak[0] = max(peak[0], r.secs)
+        peak[1] = max(peak[1], r.rss)
         for kind, why in judge(r, prints_json):
             fails.append((" ".join([tool] + args).replace(wd + "/", ""),
                           kind, why, r.err.decode(errors="replace")))
@@ -1216,6 +1221,7 @@ def one(fmt, i, m, wd, key):
                 os.unlink(os.path.join(wd, p))
             except IsADirectoryError:
                 shutil.rmtree(os.path.join(wd, p))
+    seen.append(("peak", peak))
     return i, m, [(w, k, y, e, kept) for w, k, y, e in fails], nrun, seen
 
 
@@ -1266,6 +1272,7 @@ def main():
         kinds = {}
         stats = {}
         left = {}
+        slow, fat = 0.0, 0
         runs = 0
         nbad = 0
         k = key if fmt == "archive7" else None
@@ -1275,6 +1282,10 @@ def main():
                 i, m, fails, nrun, seen = fu.result()
                 runs += nrun
                 for x in seen:
+                    if isinstance(x, tuple):
+                        slow = max(slow, x[1][0])
+                        fat = max(fat, x[1][1])
+                        continue
                     if x.startswith("left "):
                         left[x[5:]] = left.get(x[5:], 0) + 1
                         continue
@@ -1299,10 +1310,11 @@ def main():
                           "%s %d" % kv for kv in sorted(
                               left.items(), key=lambda kv: -kv[1]))))
         print("hostile: %s: %d mutants, %d runs, %d failing mutants%s, "
-              "%.1f s" % (fmt, len(idx), runs, nbad, "" if not kinds else
-                          " (" + ", ".join("%s %d" % kv for kv in
-                                           sorted(kinds.items())) + ")",
-                          time.monotonic() - t0))
+              "%.1f s (slowest run %.2f s, largest %d MiB)" % (
+                  fmt, len(idx), runs, nbad, "" if not kinds else
+                  " (" + ", ".join("%s %d" % kv for kv in
+                                   sorted(kinds.items())) + ")",
+                  time.monotonic() - t0, slow, fat // 1024))
         sys.stdout.flush()
     return 1 if total_bad else 0
 
