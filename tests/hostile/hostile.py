@@ -334,6 +334,11 @@ class Qcow2(Base):
         if self.bm_dir:
             r.append(("bitmap-dir", self.bm_dir[0],
                       self.bm_dir[-1] + 24 - self.bm_dir[0]))
+        for typ, p, ln in self.exts:
+            if typ == 0x0537be77 and ln >= 16:
+                # The LUKS header the crypto extension points at.
+                r.append(("luks header", self.u(p + 8, 8),
+                          min(self.u(p + 16, 8), 1024)))
         return [x for x in r if x[2] > 0 and x[1] + x[2] <= len(self.buf)]
 
     def fields(self):
@@ -354,8 +359,11 @@ class Qcow2(Base):
         for k, (p, _, _) in enumerate(self.snaps):
             for n, o, w in Q_SNAP:
                 f.append(("snap[%d].%s" % (k, n), p + o, w, True))
-        for typ, p, _ in self.exts:
+        for typ, p, ln in self.exts:
             f.append(("ext %#x.length" % typ, p + 4, 4, True))
+            if typ == 0x0537be77 and ln >= 16:
+                f.append(("crypto-ext.offset", p + 8, 8, True))
+                f.append(("crypto-ext.length", p + 16, 8, True))
         if self.bm_ext is not None:
             for n, o, w in Q_BMEXT:
                 f.append(("bitmaps-ext." + n, self.bm_ext + o, w, True))
@@ -456,16 +464,33 @@ def make_qcow2(wd):
              ("w", "bitmap", "snap", "w2")),
             ("v3-8k-zstd-backing", "compat=1.1,cluster_size=8192,"
              "compression_type=zstd", "512k", ("backing", "w", "compress")),
+            ("v3-4k-datafile", "cluster_size=4096,data_file_raw=on", "512k",
+             ("datafile", "w")),
+            ("v3-4k-luks", "cluster_size=4096,encrypt.format=luks,"
+             "encrypt.key-secret=sec0,encrypt.iter-time=10", "256k",
+             ("luks",)),
+            ("v3-64k-lazy-dirty", "cluster_size=65536,lazy_refcounts=on",
+             "8M", ("w", "w2", "dirty")),
         )
         for name, opts, size, steps in specs:
             p = os.path.join(wd, name + ".qcow2")
+            pre = []
+            if "datafile" in steps:
+                opts += ",data_file=%s" % os.path.join(wd, name + ".raw")
+            if "luks" in steps:
+                pre = ["--object", "secret,id=sec0,data=hostile"]
             if "backing" in steps:
                 bk = os.path.join(wd, name + "-base.raw")
                 with open(bk, "wb") as f:
                     f.truncate(512 << 10)
                 opts += ",backing_file=%s,backing_fmt=raw" % bk
-            run(["qemu-img", "create", "-q", "-f", "qcow2", "-o", opts, p,
-                 size])
+            try:
+                run(["qemu-img", "create", "-q", "-f", "qcow2"] + pre +
+                    ["-o", opts, p, size])
+            except Setup:
+                if pre or "datafile" in steps:
+                    continue        # an older qemu-img: not this one
+                raise
             for s in steps:
                 if s == "w":
                     qemu_io("qcow2", p, "write -P 0x11 0 12k",
@@ -481,6 +506,13 @@ def make_qcow2(wd):
                     run(["qemu-img", "bitmap", "--add", p, "b0"])
                     run(["qemu-img", "bitmap", "--add", "-g", "65536", p,
                          "b1"])
+                elif s == "dirty":
+                    # The dirty bit, as a crash with lazy refcounts leaves.
+                    with open(p, "r+b") as f:
+                        f.seek(72)
+                        v = int.from_bytes(f.read(8), "big") | 1
+                        f.seek(72)
+                        f.write(pack(8, v))
                 elif s == "compress":
                     qemu_io("qcow2", p, "write -c -P 0x66 192k %dk" %
                             (8 if "8k" in name else 4))
@@ -595,6 +627,8 @@ def make_qed(wd):
         ("64k", "cluster_size=65536", "16M", False),
         ("4k-t4-backing", "cluster_size=4096,table_size=4", "2M", True),
         ("8k-t2-big", "cluster_size=8192,table_size=2", "1G", False),
+        ("64k-t4-64g-dirty", "cluster_size=65536,table_size=4", "64G",
+         False),
     )
     for name, opts, size, backing in specs:
         p = os.path.join(wd, name + ".qed")
@@ -609,6 +643,15 @@ def make_qed(wd):
         if size == "1G":
             qemu_io("qed", p, "write -P 0x44 512M 4k",
                     "write -P 0x45 1023M 8k")
+        if size == "64G":
+            qemu_io("qed", p, "write -P 0x46 40G 64k",
+                    "write -z 41G 128k", "write -P 0x47 63G 4k")
+            # The need-check feature bit, as a crash leaves it.
+            with open(p, "r+b") as f:
+                f.seek(16)
+                v = int.from_bytes(f.read(8), "little") | 2
+                f.seek(16)
+                f.write(pack(8, v, False))
         bases.append(Qed(name, p))
     return bases
 
