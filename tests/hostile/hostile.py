@@ -26,16 +26,17 @@
 # too, whatever N is.
 #
 # Every mutant goes through imginfo, imgcheck and imgmap --output=json,
-# imgmap --extract -o OUT, imgrepair -r all --dry-run, imgrepair -r all
-# -o NEW (then imgcheck NEW), and every 4th one through imgrepair -r all
-# --in-place --undo=U on a copy and imgrepair --apply-undo=U, after which
+# imgcheck in human mode, imgmap --extract -o OUT, imgrepair -r all
+# --dry-run, imgrepair -r all -o NEW (then imgcheck NEW), and every 4th
+# one through imgrepair -r all --in-place --undo=U on a copy and
+# imgrepair --apply-undo=U, after which
 # the copy must equal the mutant byte for byte (no undo file: the repair
 # must not have changed it).  Every run must end by itself within 5 s (it
 # is killed at 20 s), with no signal, no sanitizer report, at most 1 GiB
 # of peak RSS (os.wait4), an exit status from the documented set, JSON on
 # stdout when it prints JSON, and when it exits 1 a last stderr line
-# "prog: reason" and, as every run here is in JSON mode, a JSON object on
-# stdout whose "error" is that same reason.
+# "prog: reason" and, in JSON mode (every run but the human imgcheck), a
+# JSON object on stdout whose "error" is that same reason.
 #
 # One line per failure (format, mutant, tool, what went wrong, the
 # mutation, the reproducer kept under KEEP), one summary line per format;
@@ -1086,8 +1087,9 @@ class Run:
             os.WIFEXITED(self.status) else -1
 
 
-def execute(tool, args, tag, key):
-    argv = [os.path.join(BIN, tool), "--output=json"]
+def execute(tool, args, tag, key, json_mode=True):
+    argv = [os.path.join(BIN, tool)] + (["--output=json"] if json_mode
+                                        else [])
     if key:
         argv.append("--key-file=" + key)
     argv += args
@@ -1124,7 +1126,7 @@ def execute(tool, args, tag, key):
     return r
 
 
-def judge(r, prints_json=True):
+def judge(r, prints_json=True, json_mode=True):
     """What is wrong with one run: a list of (kind, detail)."""
     bad = []
     text = r.err.decode(errors="replace")
@@ -1148,7 +1150,9 @@ def judge(r, prints_json=True):
                                                           EXITS[r.tool])))
         return bad
     doc = None
-    if r.out.strip():
+    if not json_mode:
+        pass
+    elif r.out.strip():
         try:
             doc = json.loads(r.out.decode())
         except (ValueError, UnicodeDecodeError) as e:
@@ -1170,6 +1174,8 @@ def judge(r, prints_json=True):
                     "'%s: reason': %r" % (r.tool, last[:120])))
         return bad
     why = last[len(prefix):]
+    if not json_mode:
+        return bad
     if not isinstance(doc, dict) or not isinstance(doc.get("error"), str):
         bad.append(("jsonerr", "exit 1, no JSON object with an \"error\" "
                     "on stdout (stderr: %r)" % last[:120]))
@@ -1195,24 +1201,26 @@ def one(fmt, i, m, wd, key):
     seen = []
     peak = [0.0, 0]
 
-    def go(tool, args, prints_json=True):
+    def go(tool, args, prints_json=True, json_mode=True):
         nonlocal nrun
         nrun += 1
-        r = execute(tool, args, "%s-%d" % (stem, nrun), key)
+        r = execute(tool, args, "%s-%d" % (stem, nrun), key, json_mode)
         opt = [x.split("=")[0] for x in args if x.startswith("--") and
                x not in ("--output=json",)] + (["-o"] if "-o" in args
                                                else [])
-        seen.append("%s %s-> %d" % (tool, "".join(x + " " for x in opt),
-                                    r.rc))
+        seen.append("%s %s%s-> %d" % (tool, "".join(x + " " for x in opt),
+                                      "(human) " if not json_mode else "",
+                                      r.rc))
         peak[0] = max(peak[0], r.secs)
         peak[1] = max(peak[1], r.rss)
-        for kind, why in judge(r, prints_json):
+        for kind, why in judge(r, prints_json, json_mode):
             fails.append((" ".join([tool] + args).replace(wd + "/", ""),
                           kind, why, r.err.decode(errors="replace")))
         return r
 
     go("imginfo", [path])
     go("imgcheck", [path])
+    go("imgcheck", [path], json_mode=False)
     go("imgmap", [path])
     out = stem + "-x.raw"
     what = ["--extract=/file1.bin"] if fmt == "archive7" else ["--extract"]
