@@ -55,8 +55,8 @@ map_print(void *arg, const struct map_ext *e)
 	struct map_out	*mo = arg;
 
 	if (mo->json) {
-		fprintf(mo->fp, "%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
-		    ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
+		fprintf(mo->fp, "%s{ \"start\": %" PRIu64 ", \"length\": %"
+		    PRIu64 ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
 		    "\"data\": %s, \"compressed\": %s", mo->first ? "[" :
 		    ",\n", e->start, e->length, e->depth,
 		    e->present ? "true" : "false", e->zero ? "true" : "false",
@@ -168,20 +168,22 @@ spool_out(FILE *fp)
 {
 	char	buf[65536];
 	size_t	n;
+	int	e;
 
-	if (fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0) {
-		fclose(fp);
-		return -1;
-	}
+	if (fflush(fp) != 0 || fseeko(fp, 0, SEEK_SET) != 0)
+		goto fail;
 	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
 		if (fwrite(buf, 1, n, stdout) != n)
 			break;
-	if (ferror(fp) || ferror(stdout) || fflush(stdout) != 0) {
-		fclose(fp);
-		return -1;
-	}
+	if (ferror(fp) || ferror(stdout) || fflush(stdout) != 0)
+		goto fail;
 	fclose(fp);
 	return 0;
+fail:
+	e = errno;
+	fclose(fp);
+	errno = e;
+	return -1;
 }
 
 int
