@@ -883,6 +883,19 @@ class A7(Base):
                                    1 << rng.randrange(8 * w)))
         return v & ((1 << (8 * w)) - 1)
 
+    def rec_edit(self, slot, i, off, data, sums=True):
+        """Record i of tree slot's first page with data at off (from the
+        record's start), its checksum made right unless sums is false:
+        a plaintext edit (block, offset, bytes)."""
+        b = self.tree_blocks(slot)[0]
+        rsz = 4 + 16 + A7_VSIZE[slot] + 1
+        r = A7_HDR + 21 + 9 + i * rsz
+        rec = bytearray(self.plain[b * A7_PL + r:b * A7_PL + r + rsz])
+        rec[off:off + len(data)] = data
+        if sums:
+            rec[rsz - 1] = sum(rec[4:rsz - 1]) & 0xff
+        return (b, r, bytes(rec))
+
     def tree_blocks(self, slot):
         _, b, _, cnt, _ = self.recs[slot]
         out = []
@@ -983,10 +996,8 @@ class A7(Base):
                     x = self.val(rng, w, int.from_bytes(rec[off:off + w],
                                                         "big"))
                     v, what = pack(w, x), "%#x" % x
-                rec[off:off + w] = v
-                if sums and name != "checksum":
-                    rec[rsz - 1] = sum(rec[4:rsz - 1]) & 0xff
-                edits.append((b, r, bytes(rec)))
+                edits.append(self.rec_edit(slot, i, off, v, sums and
+                                           name != "checksum"))
                 label = "%s record %d %s = %s" % (A7_SLOTS[slot], i, name,
                                                   what)
         else:
@@ -1016,19 +1027,43 @@ def make_a7(wd):
 # --------------------------------------------------------------------
 # Recipes of mutants that once failed: always run.
 
+# Each: (base name, what it found, pokes [(offset, hex)], cut, and for
+# archive7 tree records [(slot, record, offset in it, hex)] whose
+# checksums and block digests are made right).
 REGRESS = {
-    # "format": [(base name, label, pokes, cut)],
+    "qed": [
+        # imgrepair --dry-run and -o exited 1 without a word: the check
+        # could not complete, and only imgcheck said so.
+        ("4k-t4-backing", "backing_filename_size = 0x21: silent exit 1",
+         [(0x3c, "21000000")], None, ()),
+        ("4k-t2", "cluster_size = 0: refused, the JSON had no error",
+         [(4, "00000000")], None, ()),
+    ],
+    "sparsestream": [
+        # imginfo exited 1 and its JSON carried no "error".
+        ("std", "meta length not hex: imginfo's JSON had no error",
+         [(22, "30303030303030303030303030303878")], None, ()),
+    ],
+    "archive7": [
+        # A file name that is not UTF-8: imgmap's JSON was not JSON.
+        ("clean", "entries record 2 name = ee 93 e2 ff: JSON not UTF-8",
+         [], None, [(2, 2, 20 + 90, "ee93e2ff2e62696e00")]),
+    ],
 }
 
 
 def regress(fmt, bases):
     out = []
     byname = {b.name: b for b in bases}
-    for bname, label, pokes, cut in REGRESS.get(fmt, ()):
-        if bname in byname:
-            out.append(Mutant("regression: " + label, byname[bname],
-                              [(o, bytes.fromhex(h)) for o, h in pokes],
-                              cut=cut))
+    for bname, label, pokes, cut, recs in REGRESS.get(fmt, ()):
+        if bname not in byname:
+            continue
+        b = byname[bname]
+        m = Mutant("regression: " + label, b,
+                   [(o, bytes.fromhex(h)) for o, h in pokes], cut=cut)
+        m.plain = [b.rec_edit(slot, i, off, bytes.fromhex(h)) for
+                   slot, i, off, h in recs]
+        out.append(m)
     return out
 
 
