@@ -53,7 +53,11 @@ fuzz_cleanup(void)
 		rmdir(fuzz_dir);
 }
 
-/* Make the memfds (and the output directory if asked) once. */
+/*
+ * Make the memfds, and the output directory when asked (only formats
+ * that repair into a new file need it), once per process.  A process
+ * killed by libFuzzer (timeout, fork mode) leaves an empty directory.
+ */
 static int
 fuzz_setup(bool need_dir)
 {
@@ -167,7 +171,7 @@ fuzz_img_run(const char *format, const uint8_t *data, size_t size,
 
 	if (size > FUZZ_MAX_INPUT)
 		return;
-	if (fuzz_setup(true) != 0 || fuzz_fill(data, size) != 0)
+	if (fuzz_setup(false) != 0 || fuzz_fill(data, size) != 0)
 		return;
 	memset(&s, 0, sizeof(s));
 	if (fuzz_open(format, key, 0, &img) != 0)
@@ -193,7 +197,7 @@ fuzz_img_run(const char *format, const uint8_t *data, size_t size,
 		(void)ftruncate(fuzz_out, 0);
 	}
 	inplace = img_can_repair(img, true);
-	if (!inplace && img_can_repair(img, false))
+	if (!inplace && img_can_repair(img, false) && fuzz_setup(true) == 0)
 		out = fuzz_repaired;
 	img_close(img);
 	if (!inplace && out == NULL)
