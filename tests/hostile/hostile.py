@@ -1134,8 +1134,16 @@ def execute(tool, args, tag, key, json_mode=True):
     env.pop("IMGKIT_A7_KEY", None)
     with open(tag + ".out", "wb+") as fo, open(tag + ".err", "wb+") as fe:
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=fo,
-                             stderr=fe, env=env)
+        for attempt in (1, 2):
+            try:
+                p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=fo, stderr=fe, env=env)
+                break
+            except OSError:
+                # A tool being linked again (a build in this tree).
+                if attempt == 2:
+                    raise
+                time.sleep(2)
 
         def kill():
             r.killed = True
@@ -1220,6 +1228,47 @@ def judge(r, prints_json=True, json_mode=True):
     return bad
 
 
+def runs(fmt, i, path, stem, buf, go, fails, seen):
+    """The runs of one mutant (go runs and judges one tool)."""
+    ext = os.path.splitext(path)[1][1:]
+    go("imginfo", [path])
+    go("imgcheck", [path])
+    go("imgcheck", [path], json_mode=False)
+    go("imgmap", [path])
+    out = stem + "-x.raw"
+    what = ["--extract=/file1.bin"] if fmt == "archive7" else ["--extract"]
+    go("imgmap", what + ["-o", out, path], prints_json=False)
+    go("imgrepair", ["-r", "all", "--dry-run", path])
+    new = stem + "-new." + ext
+    r = go("imgrepair", ["-r", "all", "-o", new, path])
+    if r.rc in (0, 2, 3) and os.path.exists(new):
+        r = go("imgcheck", ["-f", fmt, new])
+        if r.rc in (2, 3):
+            # Not a failure here: what -r all could not make right.
+            try:
+                left = json.loads(r.out.decode()).get("findings-by-code")
+                seen.extend("left " + c for c in left or {})
+            except (ValueError, UnicodeDecodeError, AttributeError):
+                pass
+    if i % 4 == 0:
+        cp = stem + "-ip." + ext
+        undo = stem + ".undo"
+        shutil.copyfile(path, cp)
+        r = go("imgrepair", ["-r", "all", "--in-place", "--undo=" + undo,
+                             cp])
+        if os.path.exists(undo):
+            go("imgrepair", ["--apply-undo=" + undo, cp])
+        with open(cp, "rb") as f:
+            after = f.read()
+        if after != buf:
+            fails.append(("imgrepair --in-place/--apply-undo", "undo",
+                          "the image after undo differs from the mutant "
+                          "(%d vs %d bytes%s)" % (len(after), len(buf),
+                                                  "" if os.path.exists(undo)
+                                                  else ", no undo file"),
+                          r.err.decode(errors="replace")))
+
+
 def one(fmt, i, m, wd, key):
     """All the runs of mutant i: (i, m, [(tool args, kind, detail, err)])."""
     ext = m.base.ext
@@ -1253,42 +1302,10 @@ def one(fmt, i, m, wd, key):
                           kind, why, r.err.decode(errors="replace")))
         return r
 
-    go("imginfo", [path])
-    go("imgcheck", [path])
-    go("imgcheck", [path], json_mode=False)
-    go("imgmap", [path])
-    out = stem + "-x.raw"
-    what = ["--extract=/file1.bin"] if fmt == "archive7" else ["--extract"]
-    go("imgmap", what + ["-o", out, path], prints_json=False)
-    go("imgrepair", ["-r", "all", "--dry-run", path])
-    new = stem + "-new." + ext
-    r = go("imgrepair", ["-r", "all", "-o", new, path])
-    if r.rc in (0, 2, 3) and os.path.exists(new):
-        r = go("imgcheck", ["-f", fmt, new])
-        if r.rc in (2, 3):
-            # Not a failure here: what -r all could not make right.
-            try:
-                left = json.loads(r.out.decode()).get("findings-by-code")
-                seen += ["left " + c for c in left or {}]
-            except (ValueError, UnicodeDecodeError, AttributeError):
-                pass
-    if i % 4 == 0:
-        cp = stem + "-ip." + ext
-        undo = stem + ".undo"
-        shutil.copyfile(path, cp)
-        r = go("imgrepair", ["-r", "all", "--in-place", "--undo=" + undo,
-                             cp])
-        if os.path.exists(undo):
-            go("imgrepair", ["--apply-undo=" + undo, cp])
-        with open(cp, "rb") as f:
-            after = f.read()
-        if after != buf:
-            fails.append(("imgrepair --in-place/--apply-undo", "undo",
-                          "the image after undo differs from the mutant "
-                          "(%d vs %d bytes%s)" % (len(after), len(buf),
-                                                  "" if os.path.exists(undo)
-                                                  else ", no undo file"),
-                          r.err.decode(errors="replace")))
+    try:
+        runs(fmt, i, path, stem, buf, go, fails, seen)
+    except OSError as e:
+        fails.append(("harness", "setup", "cannot run a tool: %s" % e, ""))
     kept = ""
     if fails:
         os.makedirs(KEEP, exist_ok=True)
