@@ -141,6 +141,14 @@ check: $(DEPS_STAMP)
 unit: $(B)/tests/unit/runner
 	@$(B)/tests/unit/runner
 
+# Mutated images of every format through the four tools, built with the
+# sanitizers (tests/hostile/hostile.py); make check runs 200 per format.
+HOSTILE_N  ?= 2000
+.PHONY: check-hostile
+check-hostile: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory SAN=1 all
+	@B=build/san N=$(HOSTILE_N) sh tests/images/hostile.sh
+
 demo: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
 	@B=$(B) sh tests/demo.sh
