@@ -7,7 +7,8 @@
  * Layout, all integers big-endian:
  *
  *	header	"IMGKUNDO", version 2, header length, the image's identity
- *		(its length, the SHA-256 of its first UNDO_HEAD_LEN bytes and
+ *		(its length, a fingerprint: the SHA-256 of its head and of
+ *		samples through it, or of all of it when small; and
  *		its path) and a CRC-32 of all that.
  *	records	one per change, each a 64-byte head and its data, with a
  *		CRC-32 over both (the CRC field read as zero):
@@ -52,6 +53,10 @@
 /* Records in one undo file we are willing to index. */
 #define UNDO_NREC_MAX	(1ULL << 24)
 #define UNDO_CHUNK	(1U << 20)
+/* The fingerprint: whole files up to 16 MiB, else 256 samples of 64 KiB. */
+#define UNDO_FP_WHOLE	(16U << 20)
+#define UNDO_FP_SAMPLES	256U
+#define UNDO_FP_SAMPLE	65536U
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -112,27 +117,6 @@ crc_add(uint32_t crc, const void *p, size_t len)
 	return crc;
 }
 
-/* SHA-256 of the first min(size, UNDO_HEAD_LEN) bytes of fd. */
-static int
-head_hash(int fd, uint64_t size, uint8_t md[32], uint32_t *hashed)
-{
-	uint8_t		*buf;
-	unsigned int	 n = 0;
-	size_t		 len = size < UNDO_HEAD_LEN ? (size_t)size :
-			    UNDO_HEAD_LEN;
-	int		 rc;
-
-	if ((buf = malloc(len == 0 ? 1 : len)) == NULL)
-		return -ENOMEM;
-	rc = len > 0 ? u_pread(fd, buf, len, 0) : 0;
-	if (rc == 0 && (EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) != 1 ||
-	    n != 32))
-		rc = -IMG_EINVAL;
-	free(buf);
-	*hashed = (uint32_t)len;
-	return rc;
-}
-
 /* SHA-256 of [off, off+len) of fd, read in chunks into buf. */
 static int
 range_hash(int fd, uint64_t off, uint64_t len, uint8_t *buf, uint8_t md[32])
@@ -158,6 +142,51 @@ range_hash(int fd, uint64_t off, uint64_t len, uint8_t *buf, uint8_t md[32])
 	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
 		rc = -IMG_EINVAL;
 	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/*
+ * The image's fingerprint: the SHA-256 of the whole file up to
+ * UNDO_FP_WHOLE bytes, else of UNDO_FP_SAMPLES samples spread evenly from
+ * its first byte to its last (the first is its head).  *hashed: how many
+ * bytes went in.  Two images that differ only where no sample falls look
+ * the same; every record is checked on its own as well.
+ */
+static int
+fingerprint(int fd, uint64_t size, uint8_t md[32], uint32_t *hashed)
+{
+	EVP_MD_CTX	*ctx = NULL;
+	uint8_t		*buf;
+	uint64_t	 step;
+	unsigned int	 n = 0, k;
+	int		 rc = 0;
+
+	if ((buf = malloc(UNDO_CHUNK)) == NULL)
+		return -ENOMEM;
+	if (size <= UNDO_FP_WHOLE) {
+		rc = range_hash(fd, 0, size, buf, md);
+		*hashed = (uint32_t)size;
+		goto out;
+	}
+	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	step = (size - UNDO_FP_SAMPLE) / (UNDO_FP_SAMPLES - 1);
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		rc = -IMG_EINVAL;
+	for (k = 0; rc == 0 && k < UNDO_FP_SAMPLES; k++) {
+		if ((rc = u_pread(fd, buf, UNDO_FP_SAMPLE, k * step)) != 0)
+			break;
+		if (EVP_DigestUpdate(ctx, buf, UNDO_FP_SAMPLE) != 1)
+			rc = -IMG_EINVAL;
+	}
+	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
+		rc = -IMG_EINVAL;
+	*hashed = UNDO_FP_SAMPLES * UNDO_FP_SAMPLE;
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
 	return rc;
 }
 
@@ -263,7 +292,7 @@ undo_begin(struct img *img)
 	put_be32(h + 8, UNDO_VERSION);
 	put_be32(h + 12, (uint32_t)hlen);
 	put_be64(h + 16, img->size);
-	if ((rc = head_hash(img->fd, img->size, h + 32, &hashed)) != 0)
+	if ((rc = fingerprint(img->fd, img->size, h + 32, &hashed)) != 0)
 		goto out;
 	put_be32(h + 24, hashed);
 	put_be32(h + 28, (uint32_t)plen);
@@ -375,7 +404,7 @@ undo_finish(struct img *img)
 	memset(&r, 0, sizeof(r));
 	r.tag = 'F';
 	r.off = img->size;
-	if ((rc = head_hash(img->fd, img->size, r.hash, &hashed)) != 0)
+	if ((rc = fingerprint(img->fd, img->size, r.hash, &hashed)) != 0)
 		return rc;
 	r.arg = hashed;
 	return rec_append(img->undo_fd, &img->undo_end, &r, NULL);
@@ -520,7 +549,7 @@ ap_header(struct apply *ap)
 		    "damaged (CRC mismatch)");
 	ap->orig_size = be64_at(h + 16);
 	ap->orig_hashed = be32_at(h + 24);
-	if (ap->orig_hashed > UNDO_HEAD_LEN)
+	if (ap->orig_hashed > UNDO_FP_WHOLE)
 		return ap_fail(ap, -IMG_EINVAL, "the undo file's header is "
 		    "damaged");
 	memcpy(ap->orig_hash, h + 32, 32);
@@ -693,13 +722,13 @@ ap_verify(struct apply *ap, uint64_t size)
 	if (rc != 0 || !ap->finished)
 		return rc;
 	/* The 'F' record names the repaired image's head too. */
-	if ((rc = head_hash(ap->fd, size, md, &hashed)) != 0)
+	if ((rc = fingerprint(ap->fd, size, md, &hashed)) != 0)
 		return ap_fail(ap, rc, "cannot read '%s'", ap->image);
 	if (memcmp(md, ap->final_hash, 32) != 0)
-		return ap_fail(ap, -IMG_EINVAL, "the first %u bytes of '%s' "
-		    "are not those the repair left: not the image this undo "
-		    "file was made for (%s), or changed since", hashed,
-		    ap->image, ap->orig_path);
+		return ap_fail(ap, -IMG_EINVAL, "'%s' is not as the repair "
+		    "left it (%u bytes fingerprinted): not the image this "
+		    "undo file was made for (%s), or changed since",
+		    ap->image, hashed, ap->orig_path);
 	return 0;
 }
 
@@ -819,7 +848,7 @@ img_undo_apply(const char *image, const char *undo, char *errbuf,
 		goto out;
 	}
 	size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : ap.orig_size;
-	if (size != ap.orig_size || head_hash(ap.fd, size, md, &hashed) != 0 ||
+	if (size != ap.orig_size || fingerprint(ap.fd, size, md, &hashed) != 0 ||
 	    hashed != ap.orig_hashed || memcmp(md, ap.orig_hash, 32) != 0) {
 		rc = ap_fail(&ap, -IMG_EINVAL, "'%s' was restored but does not "
 		    "match the original's identity in the undo file",

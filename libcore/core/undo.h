@@ -9,9 +9,6 @@
 
 struct img;
 
-/* Bytes of the image's head whose hash is part of its identity. */
-#define UNDO_HEAD_LEN	65536
-
 /* Create the undo file (first write only); no-op without an undo path. */
 int	undo_begin(struct img *img);
 /* Before a write of len bytes at off: save what it replaces. */

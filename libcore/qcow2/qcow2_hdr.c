@@ -430,10 +430,11 @@ qcow2_read_table(struct img *img, uint64_t off, uint64_t n, uint64_t **out)
 static int
 qcow2_backing_open(struct img *img, struct qcow2 *q)
 {
-	char	*path;
-	char	*slash;
-	size_t	 n;
-	int	 fd;
+	char	 *path, why[IMG_ERRMSG_MAX];
+	char	 *slash;
+	uint64_t  size;
+	size_t	  n;
+	int	  fd;
 
 	if (q->backing_file[0] == '/' || (slash = strrchr(img->path, '/')) ==
 	    NULL)
@@ -449,10 +450,11 @@ qcow2_backing_open(struct img *img, struct qcow2 *q)
 	}
 	if (path == NULL)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	/* Never blocks (a FIFO) and takes only files and block devices. */
+	if (img_file_open(path, false, true, &fd, &size, why,
+	    sizeof(why)) != 0) {
 		img_set_error(img, "Could not open backing file: Could not "
-		    "open '%s': %s", path, strerror(errno));
+		    "open '%s': %s", path, why);
 		free(path);
 		return -IMG_EINVAL;
 	}

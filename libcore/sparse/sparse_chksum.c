@@ -53,8 +53,9 @@ sparse_chksum_check(struct img *img, struct report *rp)
 {
 	struct pr_ctx	 pc;
 	char		 path[4096], text[SPARSE_CHKSUM_MAX + 1];
+	char		 why[IMG_ERRMSG_MAX];
 	const char	*base;
-	uint64_t	 want = 0;
+	uint64_t	 want = 0, fsize;
 	uint32_t	 have;
 	ssize_t		 n;
 	size_t		 i, len;
@@ -64,8 +65,20 @@ sparse_chksum_check(struct img *img, struct report *rp)
 	if (snprintf(path, sizeof(path), "%s.chksum", img->path) >=
 	    (int)sizeof(path))
 		return 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (access(path, F_OK) != 0) {
 		report_extra_str(rp, "chksum", "absent");
+		return 0;
+	}
+	/* A FIFO or a device there must not hang or feed us forever. */
+	if ((rc = img_file_open(path, false, true, &fd, &fsize, why,
+	    sizeof(why))) != 0) {
+		memset(&pc, 0, sizeof(pc));
+		pc.flags = PC_HOST;
+		pc.len = img->size;
+		pc.path = "chksum";
+		pc.str = why;
+		sparse_pr(rp, PR_SPARSE_CHKSUM_UNUSABLE, &pc);
+		report_extra_str(rp, "chksum", "unusable");
 		return 0;
 	}
 	n = read(fd, text, sizeof(text));
