@@ -142,6 +142,40 @@ test_detect(void)
 
 int suite_io(void);
 
+/*
+ * The file shrinks after open, as when another program truncates it while
+ * we check: the reads that now fall past its end give an error or a
+ * finding, never SIGBUS (which would end this runner).
+ */
+static void
+test_shrink(void)
+{
+	struct qcow2_fix	 f;
+	struct report		 rp;
+	struct img		*img;
+	uint64_t		 g;
+	int			 fd, rc;
+
+	snprintf(tpath, sizeof(tpath), "/tmp/imgkit-io-XXXXXX");
+	fd = mkstemp(tpath);
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT_FATAL(qcow2_fix_init(&f, 3, 16, 4, 1ULL << 30, false) == 0);
+	for (g = 0; g < 64; g++)
+		CU_ASSERT_FATAL(qcow2_fix_write(&f, g << 24, 0x11) != 0);
+	CU_ASSERT_FATAL(qcow2_fix_save(&f, tpath) == 0);
+	qcow2_fix_release(&f);
+	CU_ASSERT_FATAL(img_open(tpath, NULL, &img, NULL, 0) == 0);
+	CU_ASSERT_FATAL(truncate(tpath, (off_t)(img_file_size(img) / 4)) == 0);
+	report_init(&rp);
+	rc = img_check(img, &rp);
+	CU_ASSERT_TRUE(rc != 0 || rp.c.check_errors > 0 ||
+	    rp.c.corruptions > 0);
+	report_release(&rp);
+	img_close(img);
+	unlink(tpath);
+}
+
 int
 suite_io(void)
 {
@@ -152,5 +186,6 @@ suite_io(void)
 	CU_add_test(s, "bounded reads", test_reads);
 	CU_add_test(s, "undo file and replay", test_undo);
 	CU_add_test(s, "format detection and errors", test_detect);
+	CU_add_test(s, "file shrinks during a check", test_shrink);
 	return 0;
 }
