@@ -99,24 +99,6 @@ a7_map(struct img *img, map_fn *fn, void *arg)
 	return 0;
 }
 
-static int
-a7_write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t	n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int
 a7_extract(struct img *img, const char *what, int fd, struct report *rp)
 {
@@ -166,7 +148,7 @@ a7_extract(struct img *img, const char *what, int fd, struct report *rp)
 			return rc;
 		else if (memcmp(md, plain + A7_HDR_DIGEST, 20) != 0)
 			(void)report_problem(rp, PR_A7_DIGEST_MISMATCH, &pc);
-		if ((rc = a7_write_all(fd, plain + A7_HDR, n)) != 0)
+		if ((rc = fd_write_full(fd, plain + A7_HDR, n)) != 0)
 			return rc;
 		left -= n;
 		b = a->blk[b].next;

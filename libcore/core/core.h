@@ -117,6 +117,15 @@ int	img_pwrite(struct img *img, uint64_t off, const void *buf,
 int	img_truncate(struct img *img, uint64_t len);
 
 /*
+ * Whole reads and writes on a plain descriptor (outputs, the undo file),
+ * retried on EINTR and short counts.  A read that meets the end of the
+ * file gives -IMG_ERANGE; errors are -errno.
+ */
+int	fd_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int	fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int	fd_write_full(int fd, const void *buf, size_t len);
+
+/*
  * Open a file we read (or, rdwr, repair): regular files and block devices
  * only (their real size in *size), never blocking on a FIFO, with QEMU's
  * image locks unless nolock.  On failure a message in err.

@@ -46,8 +46,8 @@ img_set_error(struct img *img, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-full_pread(int fd, void *buf, size_t len, uint64_t off)
+int
+fd_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t	*p = buf;
 	ssize_t	 n;
@@ -68,8 +68,8 @@ full_pread(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int
-full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+int
+fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t	*p = buf;
 	ssize_t		 n;
@@ -89,13 +89,32 @@ full_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 }
 
 int
+fd_write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 img_pread(struct img *img, uint64_t off, void *buf, size_t len)
 {
 	uint64_t	end;
 
 	if (!ck_add_u64(off, len, &end) || end > img->size)
 		return -IMG_ERANGE;
-	return full_pread(img->fd, buf, len, off);
+	return fd_pread_full(img->fd, buf, len, off);
 }
 
 int
@@ -107,7 +126,7 @@ img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
 
 	if (off < img->size)
 		n = img->size - off < len ? (size_t)(img->size - off) : len;
-	if (n > 0 && (rc = full_pread(img->fd, buf, n, off)) != 0)
+	if (n > 0 && (rc = fd_pread_full(img->fd, buf, n, off)) != 0)
 		return rc;
 	memset((uint8_t *)buf + n, 0, len - n);
 	if (got != NULL)
@@ -140,7 +159,7 @@ img_view(struct img *img, uint64_t off, size_t len, struct img_view *v)
 		v->map = p;
 		v->maplen = len;
 	}
-	if ((rc = full_pread(img->fd, v->map, len, off)) != 0)
+	if ((rc = fd_pread_full(img->fd, v->map, len, off)) != 0)
 		return rc;
 	v->p = v->map;
 	v->len = len;
@@ -171,7 +190,7 @@ img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len)
 	    (end > img->size && (rc = undo_save_size(img, end)) != 0) ||
 	    (rc = undo_save_write(img, off, buf, len)) != 0)
 		return rc;
-	if ((rc = full_pwrite(img->fd, buf, len, off)) != 0)
+	if ((rc = fd_pwrite_full(img->fd, buf, len, off)) != 0)
 		return rc;
 	if (end > img->size)
 		img->size = end;

@@ -60,48 +60,6 @@
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static int
-u_pread(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t	*p = buf;
-	ssize_t	 n;
-
-	while (len > 0) {
-		n = pread(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -IMG_ERANGE;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int
-u_pwrite(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t	*p = buf;
-	ssize_t		 n;
-
-	while (len > 0) {
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static uint32_t
 crc_add(uint32_t crc, const void *p, size_t len)
 {
@@ -132,7 +90,7 @@ range_hash(int fd, uint64_t off, uint64_t len, uint8_t *buf, uint8_t md[32])
 		rc = -IMG_EINVAL;
 	while (rc == 0 && len > 0) {
 		k = len > UNDO_CHUNK ? UNDO_CHUNK : (size_t)len;
-		if ((rc = u_pread(fd, buf, k, off)) != 0)
+		if ((rc = fd_pread_full(fd, buf, k, off)) != 0)
 			break;
 		if (EVP_DigestUpdate(ctx, buf, k) != 1)
 			rc = -IMG_EINVAL;
@@ -176,7 +134,7 @@ fingerprint(int fd, uint64_t size, uint8_t md[32], uint32_t *hashed)
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		rc = -IMG_EINVAL;
 	for (k = 0; rc == 0 && k < UNDO_FP_SAMPLES; k++) {
-		if ((rc = u_pread(fd, buf, UNDO_FP_SAMPLE, k * step)) != 0)
+		if ((rc = fd_pread_full(fd, buf, UNDO_FP_SAMPLE, k * step)) != 0)
 			break;
 		if (EVP_DigestUpdate(ctx, buf, UNDO_FP_SAMPLE) != 1)
 			rc = -IMG_EINVAL;
@@ -257,7 +215,7 @@ rec_append(int ufd, uint64_t *end, const struct urec *r, const void *data)
 	crc = crc_add(0, buf, len);
 	put_be32(buf + 4, crc);
 	/* One write, so a crash leaves a whole record or a short tail. */
-	rc = u_pwrite(ufd, buf, len, *end);
+	rc = fd_pwrite_full(ufd, buf, len, *end);
 	free(buf);
 	if (rc == 0 && fsync(ufd) != 0)
 		rc = -errno;
@@ -307,7 +265,7 @@ undo_begin(struct img *img)
 		rc = -errno;
 		goto out;
 	}
-	if ((rc = u_pwrite(fd, h, hlen, 0)) == 0 && fsync(fd) != 0)
+	if ((rc = fd_pwrite_full(fd, h, hlen, 0)) == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (rc == 0 && link(tmp, img->undo_path) != 0)
 		rc = -errno;
@@ -322,6 +280,21 @@ undo_begin(struct img *img)
 out:
 	free(tmp);
 	free(h);
+	return rc;
+}
+
+/* The len bytes at off that a change is about to replace, in *old. */
+static int
+read_old(struct img *img, uint64_t off, uint64_t len, uint8_t **old)
+{
+	int	rc;
+
+	if ((*old = malloc((size_t)len)) == NULL)
+		return -ENOMEM;
+	if ((rc = fd_pread_full(img->fd, *old, (size_t)len, off)) != 0) {
+		free(*old);
+		*old = NULL;
+	}
 	return rc;
 }
 
@@ -342,12 +315,8 @@ undo_save_size(struct img *img, uint64_t newsize)
 		r.len = img->size - newsize;
 		if (r.len > UNDO_REC_MAX)
 			return -IMG_ELIMIT;
-		if ((old = malloc((size_t)r.len)) == NULL)
-			return -ENOMEM;
-		if ((rc = u_pread(img->fd, old, (size_t)r.len, newsize)) != 0) {
-			free(old);
+		if ((rc = read_old(img, newsize, r.len, &old)) != 0)
 			return rc;
-		}
 	}
 	rc = rec_append(img->undo_fd, &img->undo_end, &r, old);
 	free(old);
@@ -376,14 +345,8 @@ undo_save_write(struct img *img, uint64_t off, const void *buf, size_t len)
 	if (EVP_Digest(buf, len, r.hash, &n, EVP_sha256(), NULL) != 1 ||
 	    n != 32)
 		return -IMG_EINVAL;
-	if (r.len > 0) {
-		if ((old = malloc((size_t)r.len)) == NULL)
-			return -ENOMEM;
-		if ((rc = u_pread(img->fd, old, (size_t)r.len, off)) != 0) {
-			free(old);
-			return rc;
-		}
-	}
+	if (r.len > 0 && (rc = read_old(img, off, r.len, &old)) != 0)
+		return rc;
 	rc = rec_append(img->undo_fd, &img->undo_end, &r, old);
 	free(old);
 	return rc;
@@ -533,7 +496,7 @@ ap_header(struct apply *ap)
 	uint32_t	 hlen, plen;
 
 	if (ap->usize < UNDO_HDR_FIXED + 4 ||
-	    u_pread(ap->ufd, h, UNDO_HDR_FIXED, 0) != 0 ||
+	    fd_pread_full(ap->ufd, h, UNDO_HDR_FIXED, 0) != 0 ||
 	    memcmp(h, UNDO_MAGIC, 8) != 0)
 		return ap_fail(ap, -IMG_EINVAL, "not an imgkit undo file");
 	if (be32_at(h + 8) != UNDO_VERSION)
@@ -543,7 +506,7 @@ ap_header(struct apply *ap)
 	plen = be32_at(h + 28);
 	if (plen > UNDO_PATH_MAX || hlen != UNDO_HDR_FIXED + plen + 4 ||
 	    hlen > ap->usize ||
-	    u_pread(ap->ufd, h + UNDO_HDR_FIXED, plen + 4, UNDO_HDR_FIXED) != 0 ||
+	    fd_pread_full(ap->ufd, h + UNDO_HDR_FIXED, plen + 4, UNDO_HDR_FIXED) != 0 ||
 	    crc_add(0, h, hlen - 4) != be32_at(h + hlen - 4))
 		return ap_fail(ap, -IMG_EINVAL, "the undo file's header is "
 		    "damaged (CRC mismatch)");
@@ -574,7 +537,7 @@ ap_index(struct apply *ap)
 	while (pos < ap->usize) {
 		if (ap->usize - pos < UNDO_REC_HEAD)
 			break;
-		if ((rc = u_pread(ap->ufd, h, UNDO_REC_HEAD, pos)) != 0)
+		if ((rc = fd_pread_full(ap->ufd, h, UNDO_REC_HEAD, pos)) != 0)
 			return ap_fail(ap, rc, "cannot read the undo file");
 		if (be64_at(h + 16) > UNDO_REC_MAX)
 			return ap_fail(ap, -IMG_EINVAL, "undo record at %llu "
@@ -586,7 +549,7 @@ ap_index(struct apply *ap)
 		crc = crc_add(0, h, UNDO_REC_HEAD);
 		for (left = be64_at(h + 16); left > 0; left -= k) {
 			k = left > UNDO_CHUNK ? UNDO_CHUNK : (size_t)left;
-			if ((rc = u_pread(ap->ufd, ap->buf, k, pos +
+			if ((rc = fd_pread_full(ap->ufd, ap->buf, k, pos +
 			    UNDO_REC_HEAD + be64_at(h + 16) - left)) != 0)
 				return ap_fail(ap, rc, "cannot read the undo "
 				    "file");
@@ -741,9 +704,9 @@ ap_copy(struct apply *ap, uint64_t upos, uint64_t len, uint64_t off)
 
 	for (; len > 0; len -= k, upos += k, off += k) {
 		k = len > UNDO_CHUNK ? UNDO_CHUNK : (size_t)len;
-		if ((rc = u_pread(ap->ufd, ap->buf, k, upos)) != 0)
+		if ((rc = fd_pread_full(ap->ufd, ap->buf, k, upos)) != 0)
 			return ap_fail(ap, rc, "cannot read the undo file");
-		if ((rc = u_pwrite(ap->fd, ap->buf, k, off)) != 0)
+		if ((rc = fd_pwrite_full(ap->fd, ap->buf, k, off)) != 0)
 			return ap_fail(ap, rc, "cannot write '%s': %s",
 			    ap->image, img_strerror(rc));
 	}

@@ -35,25 +35,6 @@ all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		w = pwrite(fd, p, n, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /* Copy img to a new file at path; zero chunks stay holes. */
 static int
 qed_copy(struct img *img, const char *path)
@@ -82,7 +63,8 @@ qed_copy(struct img *img, const char *path)
 		    QED_COPY_CHUNK;
 		if ((rc = img_pread(img, off, buf, n)) != 0)
 			break;
-		if (!all_zero(buf, n) && (rc = write_all(fd, buf, n, off)) != 0)
+		if (!all_zero(buf, n) &&
+		    (rc = fd_pwrite_full(fd, buf, n, off)) != 0)
 			break;
 	}
 	if (rc == 0 && ftruncate(fd, (off_t)size) != 0)

@@ -120,20 +120,7 @@ struct extract_state {
 static int
 write_all(int fd, const uint8_t *p, size_t n, uint64_t off, bool seek)
 {
-	ssize_t	w;
-
-	while (n > 0) {
-		w = seek ? pwrite(fd, p, n, (off_t)off) : write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
+	return seek ? fd_pwrite_full(fd, p, n, off) : fd_write_full(fd, p, n);
 }
 
 /* Zeros over [off, off+len) (seekable) or up to off+len (pipe). */

@@ -127,18 +127,8 @@ rec_cmp(const void *a, const void *b)
 static void
 wr_flush(struct wr *w)
 {
-	size_t	off = 0;
-	ssize_t	n;
-
-	while (w->err == 0 && off < w->n) {
-		n = write(w->fd, w->buf + off, w->n - off);
-		if (n < 0) {
-			if (errno != EINTR)
-				w->err = -errno;
-			continue;
-		}
-		off += (size_t)n;
-	}
+	if (w->err == 0 && w->n > 0)
+		w->err = fd_write_full(w->fd, w->buf, w->n);
 	w->n = 0;
 }
 
