@@ -233,6 +233,23 @@ int		 img_check_chain(struct img **imgs, size_t n,
  */
 int		 img_extract(struct img *img, const char *what, int fd,
 		    struct report *rp);
+/*
+ * The same with options.  For qcow2, QED and raw the guest disk is read
+ * through the backing chain as the map resolves it; zero runs are left as
+ * holes (fd must be a new, empty regular file or a pipe), and ranges met
+ * through damage (force) are reported to rp and written as zeros.  what
+ * "leaked" (formats without named objects) writes the bytes of leaked and
+ * free-but-nonzero host ranges at their own offsets, holes elsewhere.
+ */
+struct img_extract_opts {
+	bool		 no_backing;
+	bool		 force;
+	/* Called now and then with bytes done of total; may be NULL. */
+	void		(*progress)(void *arg, uint64_t done, uint64_t total);
+	void		*parg;
+};
+int		 img_extract_ex(struct img *img, const char *what, int fd,
+		    struct report *rp, const struct img_extract_opts *o);
 
 /*
  * Fill *out with a new JSON object holding the image's description; keys
@@ -240,7 +257,12 @@ int		 img_extract(struct img *img, const char *what, int fd,
  */
 int		 img_info(struct img *img, struct json_object **out);
 
-/* One run of guest bytes with the same status, as qemu-img map gives. */
+/*
+ * One run of guest bytes with the same status, as qemu-img map gives.
+ * Inside a format's own map, a run that is neither present, zero nor data
+ * is unallocated in that layer: the core reads it from the backing file
+ * (depth + 1) or, without one, makes it a zero run, as qemu does.
+ */
 struct map_ext {
 	uint64_t	 start;
 	uint64_t	 length;
@@ -252,9 +274,52 @@ struct map_ext {
 	bool		 has_offset;
 	bool		 compressed;
 	const char	*owner;		/* structure or stream, may be NULL */
+	const char	*file;		/* the file offset is in; NULL: image */
+	uint32_t	 damage;	/* code of the finding that makes this
+					   range unreadable (map --force) */
 };
 typedef int map_fn(void *arg, const struct map_ext *ext);
+
+/* What img_map_ex() maps and how. */
+struct img_map_opts {
+	uint64_t	 start;		/* --start-offset */
+	uint64_t	 length;	/* --max-length; UINT64_MAX: to the end */
+	bool		 no_backing;	/* the top layer alone */
+	bool		 force;		/* map through damaged tables */
+};
+void		 img_map_opts_init(struct img_map_opts *o);
+/*
+ * The guest disk as qemu-img map sees it: backing files opened (relative
+ * to the image, format from the header or probed), runs merged.  A
+ * damaged table fails the map (img_error() names the finding) unless
+ * force, which maps the range with ext->damage set.
+ */
+int		 img_map_ex(struct img *img, const struct img_map_opts *o,
+		    map_fn *fn, void *arg);
+/* img_map_ex() with defaults. */
 int		 img_map(struct img *img, map_fn *fn, void *arg);
+/* The guest disk size; the backing chain's images once a map opened it. */
+uint64_t	 img_virtual_size(const struct img *img);
+
+/*
+ * The host map: what every byte of the image file is.  A format names
+ * the byte ranges its structures occupy (any order, overlaps allowed);
+ * the core tiles the file with them: overlapping claims become "shared"
+ * with every owner, bytes nobody claims "free", claims past the end of
+ * the file "past-end" (after the tiling, outside the file's length).
+ */
+#define HMAP_MAX_OWNERS	8
+struct hmap_run {
+	uint64_t	 offset;
+	uint64_t	 length;
+	const char	*cls;		/* "header", "l2", "data", "free" ... */
+	const char	*owners[HMAP_MAX_OWNERS];
+	size_t		 nowners;	/* may exceed HMAP_MAX_OWNERS */
+	uint32_t	 codes[HMAP_MAX_OWNERS];	/* findings here */
+	size_t		 ncodes;
+};
+typedef int hmap_fn(void *arg, const struct hmap_run *run);
+int		 img_hostmap(struct img *img, hmap_fn *fn, void *arg);
 
 /*
  * An output file (a repaired copy, an extract): written under a temporary

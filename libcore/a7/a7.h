@@ -250,7 +250,8 @@ void	a7_uuid_n(uint8_t *id, unsigned n);
 /* Ops. */
 int	a7_check(struct img *img, struct report *rp);
 int	a7_info(struct img *img, struct json_object *obj);
-int	a7_map(struct img *img, map_fn *fn, void *arg);
+int	a7_map(struct img *img, const struct map_req *rq, map_fn *fn,
+	    void *arg);
 int	a7_extract(struct img *img, const char *what, int fd,
 	    struct report *rp);
 int	a7_repair(struct img *img, struct report *rp, const char *out_path);

@@ -56,8 +56,10 @@ a7_owner_str(const struct a7 *a, uint64_t b, char *buf, size_t len)
 }
 
 int
-a7_map(struct img *img, map_fn *fn, void *arg)
+a7_map(struct img *img, const struct map_req *rq, map_fn *fn,
+    void *arg)
 {
+	(void)rq;
 	struct a7	*a = img->priv;
 	struct map_ext	 ext;
 	char		 cur[512], nxt[512];

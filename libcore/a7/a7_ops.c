@@ -70,5 +70,6 @@ const struct fmt_ops	a7_ops = {
 	.map = a7_map,
 	.extract = a7_extract,
 	.close = a7_close,
-	.caps = FMT_REPAIR_INPLACE | FMT_REPAIR_COPY | FMT_OPAQUE,
+	.caps = FMT_REPAIR_INPLACE | FMT_REPAIR_COPY | FMT_OPAQUE |
+	    FMT_NAMED,
 };

@@ -18,6 +18,8 @@
 #include "core/rd.h"
 
 struct json_object;
+struct map_req;
+struct hmap_sink;
 
 /* What probe() may look at: the first bytes, the name, the size. */
 struct img_probe {
@@ -36,7 +38,32 @@ struct fmt_ops {
 	int		(*check)(struct img *img, struct report *rp);
 	int		(*repair)(struct img *img, struct report *rp,
 			    const char *out_path);
-	int		(*map)(struct img *img, map_fn *fn, void *arg);
+	/*
+	 * The guest runs of this layer alone covering at least
+	 * [rq->start, rq->end), in order (more is clipped by the core).
+	 * Unallocated runs have present, zero and data all false.  A
+	 * damaged table fails with img_set_error() naming the finding,
+	 * unless rq->force: then its range comes with ext->damage.
+	 */
+	int		(*map)(struct img *img, const struct map_req *rq,
+			    map_fn *fn, void *arg);
+	/*
+	 * Read guest bytes [off, off + len) of this layer, all inside run
+	 * (one of its own map runs, present data).  Problems to rp.
+	 */
+	int		(*read)(struct img *img, const struct map_ext *run,
+			    uint64_t off, void *buf, size_t len,
+			    struct report *rp);
+	/*
+	 * The backing file as the header names it (name, and format or ""),
+	 * 1 when there is one, 0 when not.
+	 */
+	int		(*backing)(struct img *img, char *name, size_t namelen,
+			    char *fmt, size_t fmtlen);
+	/* Guest disk size. */
+	uint64_t	(*vsize)(struct img *img);
+	/* Every structure's host bytes to hm_add() (core/hostmap.c). */
+	int		(*hostmap)(struct img *img, struct hmap_sink *hs);
 	int		(*chain)(struct img **imgs, size_t n,
 			    struct report *rp);
 	int		(*extract)(struct img *img, const char *what, int fd,
@@ -52,8 +79,28 @@ enum fmt_caps {
 	 * Its content cannot be recognised (encrypted): a forced -f is
 	 * taken even when probe() says 0.
 	 */
-	FMT_OPAQUE		= 1u << 2
+	FMT_OPAQUE		= 1u << 2,
+	/* extract's what names objects (archive files), never "leaked" */
+	FMT_NAMED		= 1u << 3
 };
+
+/* What fmt_ops.map is asked for. */
+struct map_req {
+	uint64_t	start;
+	uint64_t	end;
+	bool		force;
+};
+/* The core's map stops early when fn returns this (not an error). */
+#define MAP_STOP	1
+
+/*
+ * Host map claims (core/hostmap.c): cls a static class name, owner any
+ * string (copied), code a finding's problem code or 0.  Claims may come
+ * in any order and overlap.
+ */
+struct hmap_sink;
+int	hm_add(struct hmap_sink *hs, uint64_t off, uint64_t len,
+	    const char *cls, const char *owner, uint32_t code);
 
 #define IMG_ERRMSG_MAX	256
 
@@ -69,6 +116,8 @@ struct img {
 	void			*priv;		/* the format's state */
 	bool			 has_key;
 	bool			 unrecognised;	/* forced, probe said 0 */
+	struct img		*backing;	/* opened by the chain map */
+	int			 depth;		/* in the chain: 0 top */
 	uint8_t			 key[32];
 	char			 errmsg[IMG_ERRMSG_MAX];
 };
@@ -133,23 +182,47 @@ int	fd_write_full(int fd, const void *buf, size_t len);
 int	img_file_open(const char *path, bool rdwr, bool nolock, int *fd,
 	    uint64_t *size, char *err, size_t errlen);
 
+/* 0, or -IMG_EFORMAT when a forced format did not recognise the file. */
+int	img_recognised(struct img *img);
+
 /* Say why open failed; the tool prints it after the file name. */
 void	img_set_error(struct img *img, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
 /*
  * Merge map pieces into maximal runs (core/map.c): add pieces in guest
- * order, then end to hand over the last run.  Owners must outlive the run.
+ * order, then end to hand over the last run (and free the merger's
+ * memory: end must be called, also after an error).  Owners are copied.
  */
 struct map_merge {
 	map_fn		*fn;
 	void		*arg;
 	struct map_ext	 cur;
 	bool		 have;
+	char		*obuf;		/* cur's owner, copied */
+	size_t		 ocap;
 };
+/*
+ * Host-file block status as QEMU's file-posix driver and block layer give
+ * it (core/hole.c): is [off, off + *pnum) data or a hole?  Past the end
+ * of the file is a hole with *eof set.  len > 0; *pnum > 0 unless off is
+ * at or past the end.
+ */
+int	fd_block_status(int fd, uint64_t off, uint64_t len, bool *data,
+	    uint64_t *pnum, bool *eof);
+/*
+ * Add run e (present data at a host offset in fd) split the way QEMU's
+ * BDRV_BLOCK_RECURSE splits it by the host file's holes: holes and bytes
+ * past the end become zero (data stays true).
+ */
+int	map_merge_add_recurse(struct map_merge *m, const struct map_ext *e,
+	    int fd);
+
 void	map_merge_init(struct map_merge *m, map_fn *fn, void *arg);
 int	map_merge_add(struct map_merge *m, const struct map_ext *e);
 int	map_merge_end(struct map_merge *m);
+/* Drop the merger's state without handing anything over (errors). */
+void	map_merge_free(struct map_merge *m);
 
 
 /*

@@ -73,8 +73,8 @@ img_format_has_check(const char *name)
 }
 
 /* Only a check may look at a file its forced format does not recognise. */
-static int
-recognised(struct img *img)
+int
+img_recognised(struct img *img)
 {
 	if (!img->unrecognised)
 		return 0;
@@ -109,7 +109,7 @@ img_repair(struct img *img, struct report *rp, const char *out_path)
 	char		err[IMG_ERRMSG_MAX];
 	int		rc;
 
-	if ((rc = recognised(img)) != 0)
+	if ((rc = img_recognised(img)) != 0)
 		return rc;
 	if (!img_can_repair(img, out_path == NULL)) {
 		img_set_error(img, "%s images cannot be repaired %s",
@@ -154,23 +154,11 @@ img_extract(struct img *img, const char *what, int fd, struct report *rp)
 {
 	int	rc;
 
-	if ((rc = recognised(img)) != 0)
+	if ((rc = img_recognised(img)) != 0)
 		return rc;
 	if (img->ops->extract == NULL)
 		return -IMG_ENOOP;
 	return img->ops->extract(img, what, fd, rp);
-}
-
-int
-img_map(struct img *img, map_fn *fn, void *arg)
-{
-	int	rc;
-
-	if ((rc = recognised(img)) != 0)
-		return rc;
-	if (img->ops->map == NULL)
-		return -IMG_ENOOP;
-	return img->ops->map(img, fn, arg);
 }
 
 void
@@ -204,7 +192,7 @@ img_info(struct img *img, struct json_object **out)
 	struct stat		 st;
 	int			 rc;
 
-	if ((rc = recognised(img)) != 0)
+	if ((rc = img_recognised(img)) != 0)
 		return rc;
 	if (img->ops->info == NULL)
 		return -IMG_ENOOP;

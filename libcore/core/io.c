@@ -381,6 +381,7 @@ img_close(struct img *img)
 {
 	if (img == NULL)
 		return;
+	img_close(img->backing);
 	if (img->ops != NULL && img->ops->close != NULL)
 		img->ops->close(img);
 	if (img->undo_fd >= 0) {

@@ -296,7 +296,8 @@ int	qcow2_check(struct img *img, struct report *rp);
 
 /* qcow2_info.c, qcow2_map.c */
 int	qcow2_info(struct img *img, struct json_object *obj);
-int	qcow2_map(struct img *img, map_fn *fn, void *arg);
+int	qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,
+	    void *arg);
 
 /* Read n L1/L2-style big-endian u64 entries at off; zeros past EOF. */
 int	qcow2_read_table(struct img *img, uint64_t off, uint64_t n,

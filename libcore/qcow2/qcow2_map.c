@@ -76,8 +76,10 @@ map_cluster(struct qcow2 *q, struct map_merge *m, uint64_t goff, uint64_t len,
 }
 
 int
-qcow2_map(struct img *img, map_fn *fn, void *arg)
+qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,
+    void *arg)
 {
+	(void)rq;
 	struct qcow2	*q = img->priv;
 	struct map_merge m;
 	uint64_t	*l1 = NULL, span, i, j, goff, len, e, bm;
@@ -123,6 +125,7 @@ qcow2_map(struct img *img, map_fn *fn, void *arg)
 	}
 	rc = map_merge_end(&m);
 out:
+	map_merge_free(&m);
 	free(l2);
 	free(l1);
 	return rc;

@@ -171,6 +171,7 @@ int	qed_walk(struct img *img, struct report *rp, bool fix);
 int	qed_repair(struct img *img, struct report *rp, const char *out_path);
 
 /* qed_map.c */
-int	qed_map(struct img *img, map_fn *fn, void *arg);
+int	qed_map(struct img *img, const struct map_req *rq, map_fn *fn,
+	    void *arg);
 
 #endif /* QED_QED_H */

@@ -34,8 +34,10 @@ qmap_unalloc(const struct qed *q, struct map_ext *e)
 }
 
 int
-qed_map(struct img *img, map_fn *fn, void *arg)
+qed_map(struct img *img, const struct map_req *rq, map_fn *fn,
+    void *arg)
 {
+	(void)rq;
 	const struct qed	*q = img->priv;
 	const struct qed_geom	*g = &q->g;
 	struct map_merge	 m;
@@ -110,6 +112,7 @@ qed_map(struct img *img, map_fn *fn, void *arg)
 	}
 	rc = map_merge_end(&m);
 out:
+	map_merge_free(&m);
 	free(l2);
 	free(l1);
 	return rc;

@@ -229,7 +229,8 @@ int	sparse_chain(struct img **imgs, size_t n, struct report *rp);
 /* sparse_repair.c */
 int	sparse_repair(struct img *img, struct report *rp, const char *out);
 /* sparse_map.c */
-int	sparse_map(struct img *img, map_fn *fn, void *arg);
+int	sparse_map(struct img *img, const struct map_req *rq, map_fn *fn,
+	    void *arg);
 int	sparse_extract(struct img *img, const char *what, int fd,
 	    struct report *rp);
 

@@ -84,8 +84,10 @@ map_ext_cb(void *arg, const struct sparse_ext *x)
 }
 
 int
-sparse_map(struct img *img, map_fn *fn, void *arg)
+sparse_map(struct img *img, const struct map_req *rq, map_fn *fn,
+    void *arg)
 {
+	(void)rq;
 	struct sparse		*sp = img->priv;
 	struct sparse_walk_opts	 wo;
 	struct map_state	 ms;
