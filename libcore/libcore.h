@@ -73,6 +73,9 @@ struct pr_info {
 
 /* Table entry of id; NULL when id is out of range. */
 const struct pr_info	*pr_info_get(enum pr_id id);
+/* The id with problem code code (PR_COUNT if none), and its entry. */
+enum pr_id		 pr_id_by_code(uint32_t code);
+const struct pr_info	*pr_info_by_code(uint32_t code);
 /* "fatal", "corruption", "leak", "warning", "info". */
 const char		*pr_sev_name(enum pr_sev sev);
 const char		*pr_fix_name(enum pr_fix fix);

@@ -3,6 +3,7 @@
  * imgmap.c --- map guest ranges to host offsets (a superset of qemu-img
  * map --output=json), or extract guest data or a named object.
  */
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,23 @@
 #include "toolutil.h"
 #include "core/banned.h"
 
+enum {
+	OPT_START_OFFSET = OPT_TOOL_BASE,
+	OPT_MAX_LENGTH,
+	OPT_NO_BACKING,
+	OPT_FORCE
+};
+
 static const struct tu_opt	map_opts[] = {
 	TU_OPT_FORMAT,
+	{ "start-offset", required_argument, OPT_START_OFFSET, "OFFSET",
+	    "map from this guest offset (bytes, or with a suffix: 4k, 1M)" },
+	{ "max-length", required_argument, OPT_MAX_LENGTH, "LENGTH",
+	    "map at most this many guest bytes" },
+	{ "no-backing", no_argument, OPT_NO_BACKING, NULL,
+	    "map the top image alone; do not open its backing file" },
+	{ "force", no_argument, OPT_FORCE, NULL,
+	    "map through damaged tables, marking the ranges at stake" },
 	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
@@ -35,7 +51,8 @@ static const struct tu_opt	map_opts[] = {
 
 static const struct tu_cmd	map_cmd = {
 	"imgmap",
-	"[-jhUV] [-f format] [--output=human|json] "
+	"[-jhUV] [-f format] [--output=human|json] [--start-offset=OFFSET] "
+	    "[--max-length=LENGTH] [--no-backing] [--force] "
 	    "[--extract[=WHAT] [-o file]] image ...",
 	"Map guest ranges of a disk image or backup to host offsets.",
 	map_opts
@@ -44,57 +61,125 @@ static const struct tu_cmd	map_cmd = {
 struct map_out {
 	bool		 json;
 	bool		 first;
+	bool		 qemu;		/* a format qemu maps */
 	const char	*name;
-	int		 err;
+	const char	*err_msg;
 	FILE		*fp;		/* JSON: a spool, stdout if none */
+	struct map_ext	 cur;		/* human: the run being merged */
+	bool		 have;
+	char		*owner;
 };
 
-static int
-map_print(void *arg, const struct map_ext *e)
+/* Formats qemu maps: their human map is qemu's, compressed runs refused. */
+static bool
+qemu_format(const char *fmt)
 {
-	struct map_out	*mo = arg;
+	return strcmp(fmt, "qcow2") == 0 || strcmp(fmt, "qed") == 0 ||
+	    strcmp(fmt, "raw") == 0;
+}
 
-	if (mo->json) {
-		fprintf(mo->fp, "%s{ \"start\": %" PRIu64 ", \"length\": %"
-		    PRIu64 ", \"depth\": %d, \"present\": %s, \"zero\": %s, "
-		    "\"data\": %s, \"compressed\": %s", mo->first ? "[" :
-		    ",\n", e->start, e->length, e->depth,
-		    e->present ? "true" : "false", e->zero ? "true" : "false",
-		    e->data ? "true" : "false",
-		    e->compressed ? "true" : "false");
-		if (e->has_offset)
-			fprintf(mo->fp, ", \"offset\": %" PRIu64, e->offset);
-		if (e->owner != NULL) {
-			struct json_object	*s;
-			char			*t;
+static void
+json_str(FILE *fp, const char *key, const char *v)
+{
+	struct json_object	*s;
+	char			*t;
 
-			/* Names from images: keep the JSON UTF-8. */
-			s = json_object_new_string(e->owner);
-			t = xstrdup(json_object_to_json_string(s));
-			img_utf8_fix(t);
-			fprintf(mo->fp, ", \"owner\": %s", t);
-			free(t);
-			json_object_put(s);
-		}
-		fprintf(mo->fp, "}");
-		mo->first = false;
-		return 0;
-	}
-	if (!e->data)
-		return 0;
-	if (mo->first)
-		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
-		    "File");
+	/* Names from images: keep the JSON UTF-8. */
+	s = json_object_new_string(v);
+	t = xstrdup(json_object_to_json_string(s));
+	img_utf8_fix(t);
+	fprintf(fp, ", \"%s\": %s", key, t);
+	free(t);
+	json_object_put(s);
+}
+
+static int
+map_json(struct map_out *mo, const struct map_ext *e)
+{
+	const struct pr_info	*pi;
+
+	fprintf(mo->fp, "%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+	    ", \"depth\": %d, \"present\": %s, \"zero\": %s, \"data\": %s",
+	    mo->first ? "[" : ",\n", e->start, e->length, e->depth,
+	    e->present ? "true" : "false", e->zero ? "true" : "false",
+	    e->data ? "true" : "false");
+	if (e->has_offset)
+		fprintf(mo->fp, ", \"offset\": %" PRIu64, e->offset);
+	fprintf(mo->fp, ", \"compressed\": %s",
+	    e->compressed ? "true" : "false");
+	if (e->owner != NULL)
+		json_str(mo->fp, "owner", e->owner);
+	if (e->damage != 0 && (pi = pr_info_by_code(e->damage)) != NULL)
+		json_str(mo->fp, "damage", pi->name);
+	fprintf(mo->fp, "}");
 	mo->first = false;
+	return 0;
+}
+
+/*
+ * qemu-img map's human table: data runs only, "0x" offsets padded to 16
+ * columns, the file holding the bytes.  Like qemu, runs that read as
+ * zeros are one kind, so they merge (the caller does that here).
+ */
+static int
+map_human(struct map_out *mo, const struct map_ext *e)
+{
+	const char	*file = e->file != NULL ? e->file : mo->name;
+
+	if (e->data && !e->has_offset && mo->qemu) {
+		mo->err_msg = "File contains external, encrypted or "
+		    "compressed clusters.";
+		return -IMG_EUNSUP;
+	}
+	if (!e->data || e->zero)
+		return 0;
 	if (!e->has_offset) {
 		printf("%#-16" PRIx64 "%#-16" PRIx64 "%-16s%s%s%s\n", e->start,
-		    e->length, e->compressed ? "compressed" : "-", mo->name,
+		    e->length, e->compressed ? "compressed" : "-", file,
 		    e->owner ? "  " : "", e->owner ? e->owner : "");
 		return 0;
 	}
 	printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s%s%s\n",
-	    e->start, e->length, e->offset, mo->name, e->owner ? "  " : "",
+	    e->start, e->length, e->offset, file, e->owner ? "  " : "",
 	    e->owner ? e->owner : "");
+	return 0;
+}
+
+/* Human runs: zero and unallocated are one kind; merge before printing. */
+static int
+map_print(void *arg, const struct map_ext *e)
+{
+	struct map_out	*mo = arg;
+	struct map_ext	 x = *e;
+	int		 rc;
+
+	if (mo->json)
+		return map_json(mo, e);
+	if (!x.data || x.zero) {
+		x.data = false;
+		x.zero = true;
+	}
+	if (mo->have && mo->cur.start + mo->cur.length == x.start &&
+	    mo->cur.depth == x.depth && mo->cur.present == x.present &&
+	    mo->cur.zero == x.zero && mo->cur.data == x.data &&
+	    mo->cur.has_offset == x.has_offset && (!x.has_offset ||
+	    mo->cur.offset + mo->cur.length == x.offset) &&
+	    mo->cur.owner == NULL && x.owner == NULL &&
+	    (mo->cur.file == x.file || (mo->cur.file != NULL && x.file !=
+	    NULL && strcmp(mo->cur.file, x.file) == 0))) {
+		mo->cur.length += x.length;
+		return 0;
+	}
+	if (mo->have && (rc = map_human(mo, &mo->cur)) != 0)
+		return rc;
+	mo->cur = x;
+	mo->have = true;
+	/* Owners live as long as the call (the merger copies them). */
+	if (x.owner != NULL) {
+		free(mo->owner);
+		mo->owner = xstrdup(x.owner);
+		mo->cur.owner = mo->owner;
+	}
 	return 0;
 }
 
@@ -186,16 +271,57 @@ fail:
 	return -1;
 }
 
+/* A byte count: decimal, or with a suffix k, M, G, T, P, E (powers of 1024). */
+static uint64_t
+parse_size(const char *what, const char *v)
+{
+	static const char	 sfx[] = "kmgtpe";
+	unsigned long long	 n;
+	const char		*p;
+	char			*end;
+	unsigned		 sh = 0;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*v == '\0' || v[0] == '-' || errno != 0 || end == v)
+		goto bad;
+	if (*end != '\0') {
+		if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0') &&
+		    !(end[1] == 'i' && end[2] == 'B' && end[3] == '\0'))
+			goto bad;
+		if (*end == 'b' || *end == 'B')
+			sh = 0;
+		else if ((p = strchr(sfx, tolower((unsigned char)*end))) !=
+		    NULL && *p != '\0')
+			sh = 10 * (unsigned)(p - sfx + 1);
+		else
+			goto bad;
+		if (sh > 0 && n > (UINT64_MAX >> sh))
+			goto bad;
+		n <<= sh;
+	}
+	if (n > INT64_MAX)
+		goto bad;
+	return n;
+bad:
+	warnx("invalid %s '%s'", what, v);
+	tu_bad_usage(&map_cmd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct tu_common	 tc;
 	struct map_out		 mo;
 	struct img		*img;
+	struct img_map_opts	 mopt;
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
 	bool			 extract = false;
 	int			 ch, rc;
+
+	img_map_opts_init(&mopt);
 
 	tu_common_init(&tc);
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&map_cmd),
@@ -209,6 +335,18 @@ main(int argc, char **argv)
 		case OPT_EXTRACT:
 			extract = true;
 			what = optarg;
+			break;
+		case OPT_START_OFFSET:
+			mopt.start = parse_size("start offset", optarg);
+			break;
+		case OPT_MAX_LENGTH:
+			mopt.length = parse_size("max length", optarg);
+			break;
+		case OPT_NO_BACKING:
+			mopt.no_backing = true;
+			break;
+		case OPT_FORCE:
+			mopt.force = true;
 			break;
 		default:
 			tu_bad_usage(&map_cmd);
@@ -225,18 +363,26 @@ main(int argc, char **argv)
 		return extract_all(&tc, argv, argc, what, outfile);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
 		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
+	memset(&mo, 0, sizeof(mo));
 	mo.json = tc.json;
 	mo.first = true;
 	mo.name = argv[0];
-	mo.err = 0;
+	mo.qemu = qemu_format(img_format(img));
 	/* The JSON map goes out whole, or an error object instead of it. */
 	mo.fp = stdout;
 	if (tc.json && (mo.fp = tmpfile()) == NULL)
 		mo.fp = stdout;
-	rc = img_map(img, map_print, &mo);
+	if (!tc.json)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+		    "File");
+	rc = img_map_ex(img, &mopt, map_print, &mo);
+	if (rc == 0 && mo.have)
+		rc = map_human(&mo, &mo.cur);
+	free(mo.owner);
 	if (rc != 0) {
-		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
-		    img_error(img) : img_strerror(rc));
+		snprintf(errbuf, sizeof(errbuf), "%s", mo.err_msg != NULL ?
+		    mo.err_msg : img_error(img) != NULL ? img_error(img) :
+		    img_strerror(rc));
 		img_close(img);
 		if (mo.fp != stdout)
 			fclose(mo.fp);

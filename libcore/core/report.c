@@ -63,6 +63,26 @@ pr_info_get(enum pr_id id)
 	return &tab[id];
 }
 
+/* The id of problem code code, or PR_COUNT when there is none. */
+enum pr_id
+pr_id_by_code(uint32_t code)
+{
+	const struct pr_info	*pi;
+	size_t			 i;
+
+	for (i = 0; i < PR_COUNT; i++)
+		if ((pi = pr_info_get((enum pr_id)i)) != NULL &&
+		    pi->code == code)
+			return (enum pr_id)i;
+	return PR_COUNT;
+}
+
+const struct pr_info *
+pr_info_by_code(uint32_t code)
+{
+	return pr_info_get(pr_id_by_code(code));
+}
+
 const char *
 pr_sev_name(enum pr_sev sev)
 {
