@@ -299,6 +299,36 @@ int	qcow2_info(struct img *img, struct json_object *obj);
 int	qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,
 	    void *arg);
 
+/* qcow2_walk.c: the one walk of an L1 table and its L2 tables. */
+struct qcow2_l2job {
+	uint64_t	l2off;		/* table offset from the L1 entry */
+	uint64_t	l1e;		/* the L1 entry */
+	uint32_t	l1idx;
+	uint64_t	mult;		/* host order: L1 entries naming it */
+	bool		skip;		/* l1e said: do not read it */
+	bool		flag;		/* the visitor's */
+};
+
+struct qcow2_walker {
+	struct img		*img;
+	const struct qcow2	*q;
+	uint64_t		 l1off;		/* the L1 table */
+	uint32_t		 l1n;
+	uint32_t		 first, last;	/* L1 indices [first, last) */
+	bool			 host_order;
+	/*
+	 * Each non-empty L1 entry, in L1 order, before any table is read:
+	 * < 0 stops the walk, 0 reads the table, 1 leaves it unread (guest
+	 * order: visited with a NULL table).
+	 */
+	int			(*l1e)(void *arg, struct qcow2_l2job *j);
+	/* Each table with its cs bytes; NULL for an empty or skipped one. */
+	int			(*l2)(void *arg, const struct qcow2_l2job *j,
+				    const uint8_t *tab);
+	void			*arg;
+};
+int	qcow2_walk(const struct qcow2_walker *w);
+
 /* Read n L1/L2-style big-endian u64 entries at off; zeros past EOF. */
 int	qcow2_read_table(struct img *img, uint64_t off, uint64_t n,
 	    uint64_t **out);

@@ -31,7 +31,6 @@
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-#define QCOW2_BATCH_BYTES	(16ULL << 20)	/* L2 tables per read */
 #define QCOW2_RBWIN_BYTES	(4ULL << 20)	/* refcount block window */
 #define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
 
@@ -51,13 +50,6 @@ struct mismatch {
 	const char	*what;		/* what uses it, if known */
 };
 
-struct l2job {
-	uint64_t	l2off;
-	uint64_t	l1e;
-	uint32_t	l1idx;
-	bool		copied_ok;	/* L1 COPIED checked, L2 checks on */
-	uint64_t	mult;		/* L1 entries naming this table */
-};
 
 struct ck {
 	struct img		*img;
@@ -359,7 +351,7 @@ copied_note(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
  * cursor of the table.
  */
 static int
-walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
+walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e,
     uint64_t bm, bool active, uint64_t *next)
 {
 	struct qcow2		*q = ck->q;
@@ -432,7 +424,7 @@ walk_l2_entry(struct ck *ck, const struct l2job *j, uint64_t i, uint64_t e,
 			if (*next != 0 && off != *next)
 				st->fragmented_clusters += ck->mult;
 			*next = off + q->cs;
-			if (j->copied_ok)
+			if (j->flag)
 				copied_note(ck, e, host, goff, &lp);
 		}
 		if (!q->data_file && (rc = add_ref(ck, off, q->cs,
@@ -502,7 +494,7 @@ cf_fill(uint8_t *cf, uint64_t k, uint64_t r, unsigned v)
 
 /* Second walk: exact COPIED checks for the clusters the summary flagged. */
 static void
-recheck_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf)
+recheck_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf)
 {
 	struct qcow2		*q = ck->q;
 	struct lpath		 lp;
@@ -513,7 +505,7 @@ recheck_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf)
 	lp.l1name = ck->l1name;
 	lp.l1idx = j->l1idx;
 	lp.l2off = j->l2off;
-	for (i = 0; j->copied_ok && i < q->l2_size; i++) {
+	for (i = 0; j->flag && i < q->l2_size; i++) {
 		e = be64_at(buf + i * q->l2_entry_size);
 		kind = qcow2_l2_kind(q, e);
 		if (kind != QCOW2_L2_NORMAL && kind != QCOW2_L2_ZERO_ALLOC)
@@ -536,7 +528,7 @@ recheck_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf)
  * walk_l2_entry() with every rule.
  */
 static int
-walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
+walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
     bool active)
 {
 	struct qcow2		*q = ck->q;
@@ -558,7 +550,7 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	}
 	ck->mult = j->mult;
 	fast = !q->extl2 && !q->data_file && j->mult == 1;
-	note = active && j->copied_ok;
+	note = active && j->flag;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
 	    ((cs - 1) & QCOW2_L2E_OFFSET_MASK);
@@ -641,76 +633,78 @@ walk_l2(struct ck *ck, const struct l2job *j, const uint8_t *buf,
 	return 0;
 }
 
-static int
-job_cmp(const void *a, const void *b)
-{
-	const struct l2job	*x = a, *y = b;
+/* One L1 table being walked by the check. */
+struct l1walk {
+	struct ck	*ck;
+	uint64_t	 l1off;
+	bool		 active;
+	struct lpath	 lp;
+};
 
-	if (x->l2off != y->l2off)
-		return x->l2off < y->l2off ? -1 : 1;
-	return x->l1idx < y->l1idx ? -1 : x->l1idx > y->l1idx;
+/* Every rule of an L1 entry (spec 4.3), before its table is read. */
+static int
+ck_l1e(void *arg, struct qcow2_l2job *j)
+{
+	struct l1walk	*lw = arg;
+	struct ck	*ck = lw->ck;
+	struct qcow2	*q = ck->q;
+	struct lpath	*lp = &lw->lp;
+	struct pr_ctx	 pc;
+	uint64_t	 e = j->l1e, l2off = j->l2off, rc1;
+	int		 rc;
+
+	if (ck->recheck) {
+		/* Only which tables get COPIED checks, as before. */
+		j->flag = l2off != 0 && stored_get(ck,
+		    l2off >> q->h.cluster_bits, &rc1) == 0;
+		return 0;
+	}
+	lp->l1idx = j->l1idx;
+	lp->built = false;
+	memset(&pc, 0, sizeof(pc));
+	pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
+	pc.len = 8;
+	pc.found = e;
+	pc.goff = ((uint64_t)j->l1idx * q->l2_size) << q->h.cluster_bits;
+	pc.glen = q->l2_size << q->h.cluster_bits;
+	pc.flags = PC_HOST | PC_GUEST;
+	if (e & QCOW2_L1E_RESERVED)
+		rep(ck, PR_QCOW2_L1_RESERVED, &pc, lp);
+	if (l2off == 0) {
+		/* QEMU does not count this; it walks cluster 0. */
+		pc.flags |= PC_NOCOUNT;
+		rep(ck, PR_QCOW2_L1_EMPTY_OFFSET, &pc, lp);
+		pc.flags &= ~PC_NOCOUNT;
+	}
+	if ((rc = add_ref(ck, l2off, q->cs, "L2 table", lp, pc.goff,
+	    pc.glen)) != 0)
+		return rc;
+	if ((l2off & (q->cs - 1)) != 0) {
+		pc.off = l2off;
+		pc.len = q->cs;
+		rep(ck, PR_QCOW2_L2_MISALIGNED, &pc, lp);
+		pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
+		pc.len = 8;
+	}
+	j->flag = false;
+	/* COPIED of the L1 entry against the L2 table's refcount. */
+	if (lw->active && l2off != 0 && stored_get(ck,
+	    l2off >> q->h.cluster_bits, &rc1) == 0) {
+		j->flag = true;
+		if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
+			pc.want = rc1;
+			rep(ck, PR_QCOW2_COPIED_L2, &pc, lp);
+		}
+	}
+	return 0;
 }
 
-/* Read the L2 tables of jobs[0..n) in coalesced runs and walk each. */
 static int
-walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
+ck_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 {
-	struct qcow2	*q = ck->q;
-	struct img_view	 v = { 0 };
-	const uint8_t	*p;
-	uint8_t		*buf;
-	size_t		 i, m, k, maxrun, len;
-	int		 rc = 0;
+	struct l1walk	*lw = arg;
 
-	/* L1 order is usually disk order already: sort only if not. */
-	for (i = 1; i < n && job_cmp(&jobs[i - 1], &jobs[i]) <= 0; i++)
-		;
-	if (i < n)
-		qsort(jobs, n, sizeof(*jobs), job_cmp);
-	/* One job per table; the L1 entries naming it become its mult. */
-	for (i = 0, m = 0; i < n; i++) {
-		if (m > 0 && jobs[m - 1].l2off == jobs[i].l2off) {
-			jobs[m - 1].mult++;
-			continue;
-		}
-		jobs[m] = jobs[i];
-		jobs[m++].mult = 1;
-	}
-	n = m;
-	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
-	if (maxrun == 0)
-		maxrun = 1;
-	if ((buf = malloc((size_t)(maxrun * q->cs))) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < n; i = m) {
-		if (img_interrupted()) {
-			rc = -EINTR;
-			break;
-		}
-		/* A run: same or next cluster, aligned, within the batch. */
-		m = i + 1;
-		while (m < n && (jobs[i].l2off & (q->cs - 1)) == 0 &&
-		    jobs[m].l2off == jobs[m - 1].l2off + q->cs &&
-		    (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
-			m++;
-		len = (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs);
-		/* Inside the file: a view, no copy; else zero-filled reads. */
-		if (img_view(ck->img, jobs[i].l2off, len, &v) == 0)
-			p = v.p;
-		else if ((rc = img_pread_zf(ck->img, jobs[i].l2off, buf, len,
-		    NULL)) == 0)
-			p = buf;
-		else
-			break;
-		for (k = i; k < m && rc == 0; k++)
-			rc = walk_l2(ck, &jobs[k], p + (jobs[k].l2off -
-			    jobs[i].l2off), active);
-		if (rc != 0)
-			break;
-	}
-	img_view_release(&v);
-	free(buf);
-	return rc;
+	return walk_l2(lw->ck, j, tab, lw->active);
 }
 
 /*
@@ -720,92 +714,35 @@ walk_jobs(struct ck *ck, struct l2job *jobs, size_t n, bool active)
 static int
 walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 {
-	struct qcow2	*q = ck->q;
-	struct l2job	*jobs = NULL;
-	struct pr_ctx	 pc;
-	uint64_t	*l1 = NULL, e, l2off, rc1;
-	size_t		 n = 0;
-	uint32_t	 i;
-	struct lpath	 lp;
-	char		 path[128];
-	int		 rc;
+	struct qcow2_walker	w;
+	struct l1walk		lw;
+	char			path[128];
+	int			rc;
 
 	if (l1n == 0)
 		return 0;
-	memset(&lp, 0, sizeof(lp));
-	lp.l1name = ck->l1name;
-	lp.l1only = true;
+	memset(&lw, 0, sizeof(lw));
+	lw.ck = ck;
+	lw.l1off = l1off;
+	lw.active = active;
+	lw.lp.l1name = ck->l1name;
+	lw.lp.l1only = true;
 	snprintf(path, sizeof(path), "%s table", ck->l1name);
 	if (!ck->recheck && (rc = add_ref(ck, l1off, (uint64_t)l1n * 8,
 	    "L1 table", LP(path), 0, 0)) != 0)
 		return rc;
-	if ((rc = qcow2_read_table(ck->img, l1off, l1n, &l1)) != 0)
-		return rc;
-	if ((jobs = calloc(l1n, sizeof(*jobs))) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < l1n; i++) {
-		e = l1[i];
-		if (e == 0)
-			continue;
-		lp.l1idx = i;
-		lp.built = false;
-		memset(&pc, 0, sizeof(pc));
-		pc.off = l1off + (uint64_t)i * 8;
-		pc.len = 8;
-		pc.found = e;
-		pc.goff = ((uint64_t)i * q->l2_size) << q->h.cluster_bits;
-		pc.glen = q->l2_size << q->h.cluster_bits;
-		pc.flags = PC_HOST | PC_GUEST;
-		l2off = e & QCOW2_L1E_OFFSET_MASK;
-		if (ck->recheck) {
-			/* Only which tables get COPIED checks, as before. */
-			jobs[n].l2off = l2off;
-			jobs[n].l1idx = i;
-			jobs[n].copied_ok = l2off != 0 && stored_get(ck,
-			    l2off >> q->h.cluster_bits, &rc1) == 0;
-			n++;
-			continue;
-		}
-		if (e & QCOW2_L1E_RESERVED)
-			rep(ck, PR_QCOW2_L1_RESERVED, &pc, &lp);
-		if (l2off == 0) {
-			/* QEMU does not count this; it walks cluster 0. */
-			pc.flags |= PC_NOCOUNT;
-			rep(ck, PR_QCOW2_L1_EMPTY_OFFSET, &pc, &lp);
-			pc.flags &= ~PC_NOCOUNT;
-		}
-		if ((rc = add_ref(ck, l2off, q->cs, "L2 table", &lp,
-		    pc.goff, pc.glen)) != 0)
-			goto out;
-		if ((l2off & (q->cs - 1)) != 0) {
-			pc.off = l2off;
-			pc.len = q->cs;
-			rep(ck, PR_QCOW2_L2_MISALIGNED, &pc, &lp);
-			pc.off = l1off + (uint64_t)i * 8;
-			pc.len = 8;
-		}
-		jobs[n].l2off = l2off;
-		jobs[n].l1e = e;
-		jobs[n].l1idx = i;
-		jobs[n].copied_ok = false;
-		/* COPIED of the L1 entry against the L2 table's refcount. */
-		if (active && l2off != 0 && stored_get(ck,
-		    l2off >> q->h.cluster_bits, &rc1) == 0) {
-			jobs[n].copied_ok = true;
-			if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
-				pc.want = rc1;
-				rep(ck, PR_QCOW2_COPIED_L2, &pc, &lp);
-			}
-		}
-		n++;
-	}
-	rc = walk_jobs(ck, jobs, n, active);
-out:
-	free(jobs);
-	free(l1);
-	return rc;
+	memset(&w, 0, sizeof(w));
+	w.img = ck->img;
+	w.q = ck->q;
+	w.l1off = l1off;
+	w.l1n = l1n;
+	w.first = 0;
+	w.last = l1n;
+	w.host_order = true;
+	w.l1e = ck_l1e;
+	w.l2 = ck_l2;
+	w.arg = &lw;
+	return qcow2_walk(&w);
 }
 
 /* ---- bitmaps (spec 4.2 step 8) ---------------------------------------- */
@@ -955,19 +892,50 @@ mm_mark(struct ck *ck, uint64_t off, uint64_t len, uint64_t goff,
 		}
 }
 
-/* Second walk of the active tables, for the mismatched clusters only. */
+/* The reverse map's visitor: mark what each L2 entry points to. */
+static int
+mm_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
+{
+	struct ck	*ck = arg;
+	struct qcow2	*q = ck->q;
+	uint64_t	 span = q->l2_size << q->h.cluster_bits, e, off, len;
+	uint64_t	 goff, i;
+
+	mm_mark(ck, j->l2off, q->cs, j->l1idx * span, span, "L2 table");
+	for (i = 0; i < q->l2_size; i++) {
+		e = be64_at(tab + i * q->l2_entry_size);
+		goff = j->l1idx * span + (i << q->h.cluster_bits);
+		switch (qcow2_l2_kind(q, e)) {
+		case QCOW2_L2_COMPRESSED:
+			qcow2_compressed_range(q, e, &off, &len);
+			mm_mark(ck, off, len, goff, q->cs,
+			    "compressed cluster");
+			break;
+		case QCOW2_L2_NORMAL:
+		case QCOW2_L2_ZERO_ALLOC:
+			mm_mark(ck, e & QCOW2_L2E_OFFSET_MASK, q->cs, goff,
+			    q->cs, "data cluster");
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Second walk of the active tables, for the mismatched clusters only:
+ * each table once, in disk order, at the first L1 index naming it (a
+ * table named again maps nothing new).
+ */
 static int
 mm_reverse_map(struct ck *ck)
 {
-	struct qcow2	*q = ck->q;
-	struct l2job	*order = NULL;
-	uint64_t	*l1 = NULL, e, l2off, i, j, off, len, goff, span;
-	uint8_t		*l2 = NULL;
-	size_t		 n, x;
-	int		 rc;
+	struct qcow2		*q = ck->q;
+	struct qcow2_walker	 w;
+	uint64_t		 i;
 
 	qsort(ck->mm, ck->nmm, sizeof(*ck->mm), mm_cmp);
-	span = q->l2_size << q->h.cluster_bits;
 	mm_mark(ck, 0, q->cs, 0, 0, "header");
 	mm_mark(ck, q->h.refcount_table_offset, q->reftable_n * 8, 0, 0,
 	    "refcount table");
@@ -980,61 +948,16 @@ mm_reverse_map(struct ck *ck)
 		return 0;
 	mm_mark(ck, q->h.l1_table_offset, (uint64_t)q->h.l1_size * 8, 0,
 	    q->h.size, "active L1 table");
-	if ((rc = qcow2_read_table(ck->img, q->h.l1_table_offset,
-	    q->h.l1_size, &l1)) != 0)
-		return rc;
-	if ((l2 = malloc((size_t)q->cs)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	/*
-	 * Each table once, in disk order, at the first L1 index naming it: a
-	 * table named again maps nothing new (the first mapping is kept).
-	 */
-	if ((order = calloc(q->h.l1_size, sizeof(*order))) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (i = 0, n = 0; i < q->h.l1_size; i++)
-		if (l1[i] != 0) {
-			order[n].l2off = l1[i] & QCOW2_L1E_OFFSET_MASK;
-			order[n++].l1idx = (uint32_t)i;
-		}
-	qsort(order, n, sizeof(*order), job_cmp);
-	for (x = 0; x < n; x++) {
-		if (x > 0 && order[x].l2off == order[x - 1].l2off)
-			continue;
-		l2off = order[x].l2off;
-		i = order[x].l1idx;
-		mm_mark(ck, l2off, q->cs, i * span, span, "L2 table");
-		if ((rc = img_pread_zf(ck->img, l2off, l2, (size_t)q->cs,
-		    NULL)) != 0)
-			goto out;
-		for (j = 0; j < q->l2_size; j++) {
-			e = be64_at(l2 + j * q->l2_entry_size);
-			goff = i * span + (j << q->h.cluster_bits);
-			switch (qcow2_l2_kind(q, e)) {
-			case QCOW2_L2_COMPRESSED:
-				qcow2_compressed_range(q, e, &off, &len);
-				mm_mark(ck, off, len, goff, q->cs,
-				    "compressed cluster");
-				break;
-			case QCOW2_L2_NORMAL:
-			case QCOW2_L2_ZERO_ALLOC:
-				mm_mark(ck, e & QCOW2_L2E_OFFSET_MASK, q->cs,
-				    goff, q->cs, "data cluster");
-				break;
-			default:
-				break;
-			}
-		}
-	}
-	rc = 0;
-out:
-	free(order);
-	free(l2);
-	free(l1);
-	return rc;
+	memset(&w, 0, sizeof(w));
+	w.img = ck->img;
+	w.q = q;
+	w.l1off = q->h.l1_table_offset;
+	w.l1n = q->h.l1_size;
+	w.last = q->h.l1_size;
+	w.host_order = true;
+	w.l2 = mm_l2;
+	w.arg = ck;
+	return qcow2_walk(&w);
 }
 
 static void

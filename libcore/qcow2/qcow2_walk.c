@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2_walk.c --- the one walk of an L1 table and its L2 tables.
+ *
+ * Check, map, extract, the host map and the reverse map all visit the
+ * tables through qcow2_walk(): it reads the L1 table (or the part of it a
+ * guest range needs), asks the visitor about each L1 entry, then reads the
+ * L2 tables in large coalesced reads into one reused buffer and hands each
+ * table to the visitor whole, so the visitor's inner loop runs over bytes
+ * in memory.
+ *
+ * Two orders.  Guest order (map, extract) visits L1 indices in order,
+ * every one of them, tables named twice twice, with a NULL table for an
+ * empty entry.  Host order (check, host map) sorts the tables by host
+ * offset so a whole image is read sequentially, and visits a table named
+ * by several L1 entries once, with the count in mult.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2/qcow2.h"
+#include "core/banned.h"
+
+#define QCOW2_BATCH_BYTES	(16ULL << 20)	/* L2 tables per read */
+
+static int
+job_cmp(const void *a, const void *b)
+{
+	const struct qcow2_l2job	*x = a, *y = b;
+
+	if (x->l2off != y->l2off)
+		return x->l2off < y->l2off ? -1 : 1;
+	return x->l1idx < y->l1idx ? -1 : x->l1idx > y->l1idx;
+}
+
+/* Host order: sort, fold tables named twice into mult. */
+static size_t
+host_order(struct qcow2_l2job *jobs, size_t n)
+{
+	size_t	i, m;
+
+	/* L1 order is usually disk order already: sort only if not. */
+	for (i = 1; i < n && job_cmp(&jobs[i - 1], &jobs[i]) <= 0; i++)
+		;
+	if (i < n)
+		qsort(jobs, n, sizeof(*jobs), job_cmp);
+	for (i = 0, m = 0; i < n; i++) {
+		if (m > 0 && jobs[m - 1].l2off == jobs[i].l2off) {
+			jobs[m - 1].mult++;
+			continue;
+		}
+		jobs[m] = jobs[i];
+		jobs[m++].mult = 1;
+	}
+	return m;
+}
+
+/*
+ * Read the tables of jobs[0..n) in runs of adjacent clusters and visit
+ * each; an empty job (guest order) is visited with a NULL table.
+ */
+static int
+visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
+{
+	const struct qcow2	*q = w->q;
+	uint8_t			*buf;
+	size_t			 i, m, k, maxrun, len;
+	int			 rc = 0;
+
+	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
+	if (maxrun == 0)
+		maxrun = 1;
+	if ((buf = malloc((size_t)(maxrun * q->cs))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i = m) {
+		if (img_interrupted()) {
+			rc = -EINTR;
+			break;
+		}
+		m = i + 1;
+		if (jobs[i].l1e == 0 || jobs[i].skip) {
+			if ((rc = w->l2(w->arg, &jobs[i], NULL)) != 0)
+				break;
+			continue;
+		}
+		/* A run: the next cluster, aligned, within the batch. */
+		while (m < n && (jobs[i].l2off & (q->cs - 1)) == 0 &&
+		    !jobs[m].skip && jobs[m].l2off == jobs[m - 1].l2off +
+		    q->cs && (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
+			m++;
+		len = (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs);
+		if ((rc = img_pread_zf(w->img, jobs[i].l2off, buf, len,
+		    NULL)) != 0)
+			break;
+		for (k = i; k < m && rc == 0; k++)
+			rc = w->l2(w->arg, &jobs[k], buf + (jobs[k].l2off -
+			    jobs[i].l2off));
+		if (rc != 0)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
+int
+qcow2_walk(const struct qcow2_walker *w)
+{
+	struct qcow2_l2job	*jobs = NULL;
+	uint64_t		*l1 = NULL, e;
+	uint32_t		 i, first = w->first, last = w->last;
+	size_t			 n = 0;
+	int			 rc;
+
+	if (last > w->l1n)
+		last = w->l1n;
+	if (first >= last)
+		return 0;
+	if ((rc = qcow2_read_table(w->img, w->l1off + (uint64_t)first * 8,
+	    last - first, &l1)) != 0)
+		return rc;
+	if ((jobs = calloc(last - first, sizeof(*jobs))) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = first; i < last; i++) {
+		e = l1[i - first];
+		if (e == 0 && w->host_order)
+			continue;
+		jobs[n].l1e = e;
+		jobs[n].l1idx = i;
+		jobs[n].l2off = e & QCOW2_L1E_OFFSET_MASK;
+		jobs[n].mult = 1;
+		if (e != 0 && w->l1e != NULL) {
+			rc = w->l1e(w->arg, &jobs[n]);
+			if (rc < 0)
+				goto out;
+			if (rc > 0) {
+				/* Not to be read. */
+				if (w->host_order)
+					continue;
+				jobs[n].skip = true;
+			}
+		}
+		n++;
+	}
+	rc = 0;
+	if (w->host_order)
+		n = host_order(jobs, n);
+	if (n > 0)
+		rc = visit_jobs(w, jobs, n);
+out:
+	free(jobs);
+	free(l1);
+	return rc;
+}
