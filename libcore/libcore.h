@@ -149,6 +149,7 @@ struct report {
 	uint64_t		 omitted;	/* findings not kept */
 	unsigned		 repair;	/* enum report_repair */
 	bool			 dry_run;
+	bool			 force;		/* walk what qemu would refuse */
 	bool			 nomem;		/* a finding was lost to ENOMEM */
 	struct json_object	*extra;		/* format facts for the JSON */
 };

@@ -24,6 +24,8 @@ static const struct tu_opt	check_opts[] = {
 	TU_OPT_MAXF,
 	{ "chain", no_argument, OPT_CHAIN, NULL,
 	    "the images are a backup chain, oldest first" },
+	{ "force", no_argument, OPT_TOOL_BASE, NULL,
+	    "walk the metadata even where qemu would refuse to open" },
 	TU_OPTS_KEY,
 	{ "list-problems", no_argument, OPT_LIST_PROBLEMS, NULL,
 	    "print the problem table and exit" },
@@ -34,7 +36,7 @@ static const struct tu_opt	check_opts[] = {
 static const struct tu_cmd	check_cmd = {
 	"imgcheck",
 	"[-jqhUV] [-f format] [--output=human|json] [--max-findings=N] "
-	    "[--chain] image ...",
+	    "[--chain] [--force] image ...",
 	"Check a disk image or backup read-only and report every problem.",
 	check_opts
 };
@@ -47,7 +49,7 @@ main(int argc, char **argv)
 	struct img		**imgs;
 	struct json_object	 *doc;
 	char			  errbuf[512], why[1024];
-	bool			  chain = false, list = false;
+	bool			  chain = false, list = false, force = false;
 	int			  ch, i, n, rc, ex;
 
 	tu_common_init(&tc);
@@ -61,6 +63,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_LIST_PROBLEMS:
 			list = true;
+			break;
+		case OPT_TOOL_BASE:
+			force = true;
 			break;
 		default:
 			tu_bad_usage(&check_cmd);
@@ -96,6 +101,7 @@ main(int argc, char **argv)
 
 	report_init(&rp);
 	rp.max_per_code = tc.maxf;
+	rp.force = force;
 	rc = chain ? img_check_chain(imgs, (size_t)argc, &rp) :
 	    img_check(imgs[0], &rp);
 	ex = tu_check_exit(&rp, rc);

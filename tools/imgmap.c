@@ -67,6 +67,7 @@ struct map_out {
 	FILE		*fp;		/* JSON: a spool, stdout if none */
 	struct map_ext	 cur;		/* human: the run being merged */
 	bool		 have;
+	bool		 header;
 	char		*owner;
 };
 
@@ -145,6 +146,17 @@ map_human(struct map_out *mo, const struct map_ext *e)
 	return 0;
 }
 
+/* qemu prints it once the image is open; we once the map has begun. */
+static void
+human_header(struct map_out *mo)
+{
+	if (mo->header)
+		return;
+	mo->header = true;
+	printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+	    "File");
+}
+
 /* Human runs: zero and unallocated are one kind; merge before printing. */
 static int
 map_print(void *arg, const struct map_ext *e)
@@ -155,6 +167,7 @@ map_print(void *arg, const struct map_ext *e)
 
 	if (mo->json)
 		return map_json(mo, e);
+	human_header(mo);
 	if (!x.data || x.zero) {
 		x.data = false;
 		x.zero = true;
@@ -372,10 +385,9 @@ main(int argc, char **argv)
 	mo.fp = stdout;
 	if (tc.json && (mo.fp = tmpfile()) == NULL)
 		mo.fp = stdout;
-	if (!tc.json)
-		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
-		    "File");
 	rc = img_map_ex(img, &mopt, map_print, &mo);
+	if (rc == 0 && !tc.json)
+		human_header(&mo);
 	if (rc == 0 && mo.have)
 		rc = map_human(&mo, &mo.cur);
 	free(mo.owner);

@@ -162,6 +162,17 @@ struct qcow2 {
 	struct qcow2_bitmap	*bitmaps;
 	uint32_t		 unknown_exts;
 	uint64_t		 unknown_autoclear;
+	/* The external data file: its path as QEMU resolves it, open. */
+	char			*data_file_path;
+	int			 data_fd;
+	/*
+	 * Why QEMU would not read the image (io: map, extract, check) or
+	 * not even open it (all but our check), once computed.
+	 */
+	enum pr_id		 refuse_id;
+	char			 refuse[IMG_ERRMSG_MAX];
+	bool			 refuse_io;
+	bool			 refuse_done;
 };
 
 /* qcow2_hdr.c */
@@ -176,6 +187,11 @@ int	qcow2_hdr_validate(const struct qcow2_hdr *h, uint64_t file_size,
 int	qcow2_ext_decode(struct qcow2 *q, const uint8_t *c0, size_t len,
 	    char *why, size_t whylen);
 int	qcow2_open(struct img *img);
+/*
+ * 0 when QEMU would open the image (and, io, read its data); otherwise
+ * the error, with img's message saying QEMU's reason and our code.
+ */
+int	qcow2_usable(struct img *img, struct qcow2 *q, bool io);
 void	qcow2_close(struct img *img);
 
 /* qcow2_bitmap.c: the directory (open time) and its references. */
@@ -293,6 +309,13 @@ uint64_t qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i);
 
 /* qcow2_check.c */
 int	qcow2_check(struct img *img, struct report *rp);
+
+/* qcow2_read.c */
+uint64_t qcow2_vsize(struct img *img);
+int	qcow2_backing(struct img *img, char *name, size_t namelen, char *fmt,
+	    size_t fmtlen);
+int	qcow2_read(struct img *img, const struct map_ext *run, uint64_t off,
+	    void *buf, size_t len, struct report *rp);
 
 /* qcow2_info.c, qcow2_map.c */
 int	qcow2_info(struct img *img, struct json_object *obj);

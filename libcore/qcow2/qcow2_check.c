@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
@@ -1282,6 +1283,57 @@ walk_snapshots(struct ck *ck)
 	return 0;
 }
 
+/*
+ * What stops QEMU from reading the image at all (a data file it cannot
+ * open, an encryption key it lacks, a backing file that is not there):
+ * qemu-img check fails to open it, and so do we, naming the finding;
+ * with --force we go on to walk the metadata.
+ */
+static int
+open_refusals(struct ck *ck)
+{
+	struct img	*img = ck->img;
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	char		 name[QCOW2_MAX_BACKING_NAME + 1], fmt[32];
+	char		 why[IMG_ERRMSG_MAX], *path, *slash;
+	uint64_t	 sz;
+	size_t		 n;
+	int		 fd, hit = 0;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.path = "header";
+	if (qcow2_usable(img, q, true) != 0 && q->refuse_io) {
+		/* img's message is qemu's reason, from qcow2_usable(). */
+		pc.str = q->refuse;
+		report_problem(ck->rp, q->refuse_id, &pc);
+		hit = 1;
+	}
+	if (qcow2_backing(img, name, sizeof(name), fmt, sizeof(fmt)) == 1) {
+		slash = strrchr(img->path, '/');
+		n = slash != NULL && name[0] != '/' ?
+		    (size_t)(slash - img->path) + 1 : 0;
+		if ((path = malloc(n + strlen(name) + 1)) == NULL)
+			return -ENOMEM;
+		memcpy(path, img->path, n);
+		memcpy(path + n, name, strlen(name) + 1);
+		if (img_file_open(path, false, true, &fd, &sz, why,
+		    sizeof(why)) != 0) {
+			img_set_error(img, "Could not open backing file: Could "
+			    "not open '%s': %s (qcow2-backing-missing)", path,
+			    why);
+			snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			    " ('%s')", path);
+			pc.str = why;
+			report_problem(ck->rp, PR_QCOW2_BACKING_MISSING, &pc);
+			hit = 1;
+		} else
+			close(fd);
+		free(path);
+	}
+	return hit && !ck->rp->force ? -IMG_ECHECK : 0;
+}
+
 int
 qcow2_check(struct img *img, struct report *rp)
 {
@@ -1297,6 +1349,8 @@ qcow2_check(struct img *img, struct report *rp)
 	ck.file_len = img->size;
 	ck.mult = 1;
 	check_header(&ck);
+	if ((rc = open_refusals(&ck)) != 0)
+		return rc;
 
 	/* 1. The snapshot table (4.1); a failure here stops the check. */
 	if ((rc = qcow2_snaptab_read(img, q, &ck.snaps, rp)) != 0)

@@ -8,6 +8,7 @@
  * checked against a named limit before it sizes memory.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -426,41 +427,108 @@ qcow2_read_table(struct img *img, uint64_t off, uint64_t n, uint64_t **out)
 	return 0;
 }
 
-/* QEMU opens the backing file; a check needs the whole chain. */
-static int
-qcow2_backing_open(struct img *img, struct qcow2 *q)
+/* qemu's path_combine(): name relative to the folder of base. */
+static char *
+path_beside(const char *base, const char *name)
 {
-	char	 *path, why[IMG_ERRMSG_MAX];
-	char	 *slash;
-	uint64_t  size;
-	size_t	  n;
-	int	  fd;
+	const char	*slash = strrchr(base, '/');
+	char		*p;
+	size_t		 n;
 
-	if (q->backing_file[0] == '/' || (slash = strrchr(img->path, '/')) ==
-	    NULL)
-		path = strdup(q->backing_file);
-	else {
-		n = (size_t)(slash - img->path) + 1;
-		path = malloc(n + strlen(q->backing_file) + 1);
-		if (path != NULL) {
-			memcpy(path, img->path, n);
-			memcpy(path + n, q->backing_file,
-			    strlen(q->backing_file) + 1);
-		}
+	if (name[0] == '/' || slash == NULL)
+		return strdup(name);
+	n = (size_t)(slash - base) + 1;
+	if ((p = malloc(n + strlen(name) + 1)) == NULL)
+		return NULL;
+	memcpy(p, base, n);
+	memcpy(p + n, name, strlen(name) + 1);
+	return p;
+}
+
+static void
+refuse(struct qcow2 *q, enum pr_id id, bool io, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+refuse(struct qcow2 *q, enum pr_id id, bool io, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (q->refuse_id != PR_COUNT)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(q->refuse, sizeof(q->refuse), fmt, ap);
+	va_end(ap);
+	q->refuse_id = id;
+	q->refuse_io = io;
+}
+
+/*
+ * What QEMU refuses that our open lets through, so the check can say what
+ * is wrong: the first reason, in QEMU's order and words.
+ */
+static int
+refusals(struct img *img, struct qcow2 *q)
+{
+	struct qcow2_snaptab	 t;
+	struct report		 rp;
+	const struct finding	*f;
+	char			 why[IMG_ERRMSG_MAX], *path;
+	uint64_t		 sz;
+	int			 fd, rc;
+
+	q->refuse_done = true;
+	if (q->h.refcount_table_clusters == 0)
+		refuse(q, PR_COUNT, false, "Image does not contain a "
+		    "reference count table");
+	report_init(&rp);
+	rc = qcow2_snaptab_read(img, q, &t, &rp);
+	if (rc == 0)
+		qcow2_snaptab_release(&t);
+	else if ((f = rp.nf > 0 ? &rp.f[0] : NULL) != NULL)
+		refuse(q, f->id, false, "%s",
+		    f->id == PR_QCOW2_SNAPTAB_OFFSET ? "Snapshot table offset "
+		    "invalid" : f->id == PR_QCOW2_SNAPTAB_TOO_LARGE ?
+		    "Snapshot table too large" : f->msg);
+	report_release(&rp);
+	if (q->data_file && q->data_file_name == NULL)
+		refuse(q, PR_QCOW2_DATA_FILE_REQUIRED, true, "'data-file' is "
+		    "required for this image");
+	if (q->data_file && q->data_file_name != NULL && q->data_fd < 0) {
+		if ((path = path_beside(img->path, q->data_file_name)) ==
+		    NULL)
+			return -ENOMEM;
+		free(q->data_file_path);
+		q->data_file_path = path;
+		if (img_file_open(path, false, (img->flags & IMG_NOLOCK) != 0,
+		    &fd, &sz, why, sizeof(why)) != 0)
+			refuse(q, PR_QCOW2_DATA_FILE_MISSING, true, "Could not "
+			    "open '%s': %s", path, why);
+		else
+			q->data_fd = fd;
 	}
-	if (path == NULL)
-		return -ENOMEM;
-	/* Never blocks (a FIFO) and takes only files and block devices. */
-	if (img_file_open(path, false, true, &fd, &size, why,
-	    sizeof(why)) != 0) {
-		img_set_error(img, "Could not open backing file: Could not "
-		    "open '%s': %s", path, why);
-		free(path);
-		return -IMG_EINVAL;
-	}
-	close(fd);
-	free(path);
+	if (q->h.crypt_method != 0 && !img->has_key)
+		refuse(q, PR_QCOW2_ENCRYPTED_NO_KEY, true, "Parameter "
+		    "'encrypt.key-secret' is required for cipher");
 	return 0;
+}
+
+int
+qcow2_usable(struct img *img, struct qcow2 *q, bool io)
+{
+	const struct pr_info	*pi;
+	int			 rc;
+
+	if (!q->refuse_done && (rc = refusals(img, q)) != 0)
+		return rc;
+	if (q->refuse_id == PR_COUNT && q->refuse[0] == '\0')
+		return 0;
+	if (q->refuse_io && !io)
+		return 0;
+	pi = pr_info_get(q->refuse_id);
+	img_set_error(img, "%s%s%s%s", q->refuse, pi != NULL ? " (" : "",
+	    pi != NULL ? pi->name : "", pi != NULL ? ")" : "");
+	return -IMG_EINVAL;
 }
 
 int
@@ -476,6 +544,8 @@ qcow2_open(struct img *img)
 	why[0] = '\0';
 	if ((q = calloc(1, sizeof(*q))) == NULL)
 		return -ENOMEM;
+	q->data_fd = -1;
+	q->refuse_id = PR_COUNT;
 	/* Cluster 0 holds the header, extensions and backing name. */
 	c0len = img->size < (1ULL << QCOW2_MAX_CLUSTER_BITS) ? img->size :
 	    (1ULL << QCOW2_MAX_CLUSTER_BITS);
@@ -606,13 +676,6 @@ qcow2_open(struct img *img)
 			}
 		}
 	}
-	if (q->backing_file[0] != '\0' &&
-	    (rc = qcow2_backing_open(img, q)) != 0) {
-		free(c0);
-		img->priv = q;
-		qcow2_close(img);
-		return rc;
-	}
 	free(c0);
 	img->priv = q;
 	return 0;
@@ -635,6 +698,9 @@ qcow2_close(struct img *img)
 	free(q->reftable);
 	free(q->bitmaps);
 	free(q->data_file_name);
+	free(q->data_file_path);
+	if (q->data_fd >= 0)
+		close(q->data_fd);
 	free(q);
 	img->priv = NULL;
 }

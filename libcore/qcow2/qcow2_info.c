@@ -79,7 +79,13 @@ qcow2_info(struct img *img, struct json_object *obj)
 {
 	struct qcow2		*q = img->priv;
 	struct json_object	*fs, *data, *hdr, *snaps;
+	const char		*slash;
+	char			*full;
+	size_t			 n;
+	int			 rc;
 
+	if ((rc = qcow2_usable(img, q, false)) != 0)
+		return rc;
 	snaps = info_snapshots(img, q);
 	if (json_object_array_length(snaps) > 0)
 		json_object_object_add(obj, "snapshots", snaps);
@@ -91,7 +97,17 @@ qcow2_info(struct img *img, struct json_object *obj)
 		info_add_bool(obj, "encrypted", true);
 	if (q->backing_file[0] != '\0') {
 		info_add_str(obj, "backing-filename", q->backing_file);
-		info_add_str(obj, "full-backing-filename", q->backing_file);
+		/* qemu's path_combine(): beside the image. */
+		slash = strrchr(img->path, '/');
+		n = slash != NULL && q->backing_file[0] != '/' ?
+		    (size_t)(slash - img->path) + 1 : 0;
+		if ((full = malloc(n + strlen(q->backing_file) + 1)) != NULL) {
+			memcpy(full, img->path, n);
+			memcpy(full + n, q->backing_file,
+			    strlen(q->backing_file) + 1);
+			info_add_str(obj, "full-backing-filename", full);
+			free(full);
+		}
 		if (q->backing_fmt[0] != '\0')
 			info_add_str(obj, "backing-filename-format",
 			    q->backing_fmt);

@@ -1,53 +1,189 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * qcow2_map.c --- guest-to-host map of the active layer, as qemu-img map.
+ * qcow2_map.c --- the guest map of one qcow2 layer, as qemu-img map.
  *
- * Each guest cluster (or subcluster, with extended L2) gets a status;
- * runs with the same status and contiguous host offsets are merged and
- * handed to the caller.  A backing file is not opened: unallocated ranges
- * are reported at depth 0 as "not present".
+ * The walker visits the L2 tables covering the range in guest order; each
+ * cluster (or subcluster, with extended L2) gets the status QEMU's
+ * qcow2_co_block_status() gives it.  Unallocated ranges are left to the
+ * core, which reads them from the backing file.  What QEMU refuses to
+ * read (qcow2_get_host_offset(): an unaligned L2 table or cluster, an
+ * invalid subcluster bitmap, a compressed cluster or a misplaced cluster
+ * in an external data file) fails the map naming the finding, or with
+ * force is mapped as damage.
+ *
+ * Metadata preallocation: when the refcounts claim far more clusters than
+ * the host file holds (QEMU's qcow2_detect_metadata_preallocation()),
+ * QEMU asks the host file where its holes are for every data run
+ * (BDRV_BLOCK_RECURSE); we do the same, so preallocated clusters never
+ * written read as zero.
  */
+#include <sys/stat.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-/* Emit the status of guest cluster at goff (len bytes) from entry e/bm. */
+struct qmap {
+	struct img		*img;
+	struct qcow2		*q;
+	const struct map_req	*rq;
+	struct map_merge	 m;
+	uint64_t		 span;		/* guest bytes per L2 table */
+	uint64_t		 end;		/* min(rq->end, size) */
+	uint64_t		 cursor;	/* mapped up to here */
+	bool			 recurse;
+	int			 dfd;		/* where data clusters are */
+};
+
+/* Count clusters below the file end with a stored refcount != 0. */
 static int
-map_cluster(struct qcow2 *q, struct map_merge *m, uint64_t goff, uint64_t len,
-    uint64_t e, uint64_t bm)
+refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t *count)
 {
-	struct map_ext	x;
-	uint64_t	off = e & QCOW2_L2E_OFFSET_MASK, sub, i, n;
-	int		rc;
+	uint64_t	 end = (img->size + q->cs - 1) >> q->h.cluster_bits;
+	uint64_t	 per = 1ULL << q->rb_bits, i, k, off, n = 0;
+	uint8_t		*rb;
+	int		 rc = 0;
+
+	if ((rb = malloc((size_t)q->cs)) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < q->reftable_n && i * per < end; i++) {
+		off = q->reftable[i] & QCOW2_REFT_OFFSET_MASK;
+		if (off == 0)
+			continue;
+		if ((off & (q->cs - 1)) != 0) {
+			rc = -IMG_EINVAL;	/* QEMU: -EIO, no detection */
+			break;
+		}
+		if ((rc = img_pread_zf(img, off, rb, (size_t)q->cs, NULL)) != 0)
+			break;
+		for (k = 0; k < per && i * per + k < end; k++)
+			n += qcow2_rb_get(rb, q->h.refcount_order, k) != 0;
+	}
+	free(rb);
+	*count = n;
+	return rc;
+}
+
+/* QEMU's heuristic: 10% more refcounted clusters than the file holds. */
+static bool
+metadata_preallocated(struct img *img, struct qcow2 *q)
+{
+	struct stat	st;
+	uint64_t	count, real, threshold;
+
+	if (fstat(img->fd, &st) != 0 || refcounted_clusters(img, q,
+	    &count) != 0)
+		return false;
+	real = ((uint64_t)st.st_blocks * 512) / q->cs;
+	threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+	return count >= threshold;
+}
+
+static int
+add(struct qmap *qm, struct map_ext *x)
+{
+	x->file = qm->q->data_file ? qm->q->data_file_path : NULL;
+	return map_merge_add(&qm->m, x);
+}
+
+/*
+ * A range QEMU cannot read: fail naming the finding, or map it damaged.
+ * host is the offset at fault, where the offset of the entry holding it.
+ */
+static int
+damaged(struct qmap *qm, uint64_t goff, uint64_t len, enum pr_id id,
+    const char *what)
+{
+	const struct pr_info	*pi = pr_info_get(id);
+	struct map_ext		 x;
+
+	if (!qm->rq->force) {
+		img_set_error(qm->img, "%s (%s); map it anyway with --force",
+		    what, pi->name);
+		return -EIO;
+	}
+	memset(&x, 0, sizeof(x));
+	x.start = goff;
+	x.length = len;
+	x.damage = pi->code;
+	return add(qm, &x);
+}
+
+/* Emit one guest cluster at goff (len bytes) from entry e, bitmap bm. */
+static int
+map_cluster(struct qmap *qm, const struct qcow2_l2job *j, uint64_t idx,
+    uint64_t goff, uint64_t len, uint64_t e, uint64_t bm)
+{
+	struct qcow2	*q = qm->q;
+	struct map_ext	 x;
+	uint64_t	 off = e & QCOW2_L2E_OFFSET_MASK, sub, i, n;
+	char		 why[192];
+	enum qcow2_l2_kind kind = qcow2_l2_kind(q, e);
+	int		 rc;
 
 	memset(&x, 0, sizeof(x));
 	x.start = goff;
 	x.length = len;
-	switch (qcow2_l2_kind(q, e)) {
+	if (kind == QCOW2_L2_COMPRESSED) {
+		if (q->data_file) {
+			snprintf(why, sizeof(why), "Compressed cluster entry "
+			    "found in image with external data file (L2 "
+			    "offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
+			    j->l2off, idx);
+			return damaged(qm, goff, len,
+			    PR_QCOW2_COMPRESSED_DATA_FILE, why);
+		}
+		x.present = x.data = x.compressed = true;
+		return add(qm, &x);
+	}
+	if (q->extl2 && ((kind == QCOW2_L2_NORMAL && ((bm >> 32) & bm)) ||
+	    (kind == QCOW2_L2_UNALLOCATED && (bm & 0xffffffffULL)))) {
+		snprintf(why, sizeof(why), "Invalid cluster entry found (L2 "
+		    "offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")", j->l2off,
+		    idx);
+		return damaged(qm, goff, len, kind == QCOW2_L2_NORMAL ?
+		    PR_QCOW2_SUBCLUSTER_BITMAP : PR_QCOW2_UNALLOC_SUBCLUSTER,
+		    why);
+	}
+	if ((kind == QCOW2_L2_NORMAL || kind == QCOW2_L2_ZERO_ALLOC) &&
+	    (off & (q->cs - 1)) != 0) {
+		snprintf(why, sizeof(why), "Cluster allocation offset %#"
+		    PRIx64 " unaligned (L2 offset: %#" PRIx64 ", L2 index: %#"
+		    PRIx64 ")", off, j->l2off, idx);
+		return damaged(qm, goff, len, kind == QCOW2_L2_NORMAL ?
+		    PR_QCOW2_DATA_MISALIGNED : PR_QCOW2_ZERO_MISALIGNED, why);
+	}
+	if ((kind == QCOW2_L2_NORMAL || kind == QCOW2_L2_ZERO_ALLOC) &&
+	    q->data_file && off != goff) {
+		snprintf(why, sizeof(why), "External data file host cluster "
+		    "offset %#" PRIx64 " does not match guest cluster offset: "
+		    "%#" PRIx64 ", L2 index: %#" PRIx64 ")", off, goff, idx);
+		return damaged(qm, goff, len, PR_QCOW2_DATA_MISALIGNED, why);
+	}
+	switch (kind) {
 	case QCOW2_L2_UNALLOCATED:
-		x.zero = true;
-		if (!q->extl2 || bm == 0)
-			return map_merge_add(m, &x);
+		if (!q->extl2 || (bm >> 32) == 0)
+			return add(qm, &x);
 		break;
 	case QCOW2_L2_ZERO_PLAIN:
 		x.present = x.zero = true;
-		return map_merge_add(m, &x);
+		return add(qm, &x);
 	case QCOW2_L2_ZERO_ALLOC:
 		x.present = x.zero = x.has_offset = true;
 		x.offset = off;
-		return map_merge_add(m, &x);
-	case QCOW2_L2_COMPRESSED:
-		x.present = x.data = x.compressed = true;
-		return map_merge_add(m, &x);
+		return add(qm, &x);
 	case QCOW2_L2_NORMAL:
 		if (!q->extl2) {
 			x.present = x.data = x.has_offset = true;
-			x.offset = q->data_file && off == 0 ? goff : off;
-			return map_merge_add(m, &x);
+			x.offset = off;
+			return add(qm, &x);
 		}
+		break;
+	default:
 		break;
 	}
 	/* Extended L2: 32 subclusters with their own state. */
@@ -57,76 +193,127 @@ map_cluster(struct qcow2 *q, struct map_merge *m, uint64_t goff, uint64_t len,
 		memset(&x, 0, sizeof(x));
 		x.start = goff + i * sub;
 		x.length = len - i * sub < sub ? len - i * sub : sub;
-		if (bm & (1ULL << i)) {
-			x.present = x.data = x.has_offset = true;
-			x.offset = off + i * sub;
-		} else if (bm & (1ULL << (32 + i))) {
+		x.has_offset = kind == QCOW2_L2_NORMAL;
+		x.offset = off + i * sub;
+		if (bm & (1ULL << (32 + i))) {
 			x.present = x.zero = true;
-			x.has_offset = off != 0;
-			x.offset = off + i * sub;
-		} else {
-			x.zero = true;
-			x.has_offset = off != 0;
-			x.offset = off + i * sub;
+		} else if (kind == QCOW2_L2_NORMAL && (bm & (1ULL << i))) {
+			x.present = x.data = true;
 		}
-		if ((rc = map_merge_add(m, &x)) != 0)
+		/* else unallocated (with its offset, as QEMU says). */
+		if ((rc = add(qm, &x)) != 0)
 			return rc;
 	}
 	return 0;
 }
 
-int
-qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,
-    void *arg)
+/* Unallocated guest bytes [cursor, to): no table. */
+static int
+map_hole(struct qmap *qm, uint64_t to)
 {
-	(void)rq;
-	struct qcow2	*q = img->priv;
-	struct map_merge m;
-	uint64_t	*l1 = NULL, span, i, j, goff, len, e, bm;
-	uint8_t		*l2 = NULL;
+	struct map_ext	x;
+	int		rc = 0;
+
+	if (to > qm->cursor) {
+		memset(&x, 0, sizeof(x));
+		x.start = qm->cursor;
+		x.length = to - qm->cursor;
+		rc = add(qm, &x);
+		qm->cursor = to;
+	}
+	return rc;
+}
+
+static int
+map_l1e(void *arg, struct qcow2_l2job *j)
+{
+	struct qmap	*qm = arg;
+
+	/* qemu: offset 0 is unallocated, whatever the flags say. */
+	if (j->l2off == 0)
+		return 1;
+	j->flag = (j->l2off & (qm->q->cs - 1)) != 0;
+	return j->flag ? 1 : 0;
+}
+
+static int
+map_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
+{
+	struct qmap	*qm = arg;
+	struct qcow2	*q = qm->q;
+	uint64_t	 base = (uint64_t)j->l1idx * qm->span, goff, len, i;
+	uint64_t	 e, bm, tend;
+	char		 why[160];
 	int		 rc;
 
-	map_merge_init(&m, fn, arg);
-	span = q->l2_size << q->h.cluster_bits;
-	if ((rc = qcow2_read_table(img, q->h.l1_table_offset, q->h.l1_size,
-	    &l1)) != 0)
+	if ((rc = map_hole(qm, base)) != 0)
 		return rc;
-	if ((l2 = malloc((size_t)q->cs)) == NULL) {
-		rc = -ENOMEM;
-		goto out;
+	tend = base + qm->span < qm->end ? base + qm->span : qm->end;
+	if (tab == NULL && j->flag) {
+		snprintf(why, sizeof(why), "L2 table offset %#" PRIx64
+		    " unaligned (L1 index: %#" PRIx32 ")", j->l2off,
+		    j->l1idx);
+		goff = qm->cursor;
+		qm->cursor = tend;
+		return damaged(qm, goff, tend - goff, PR_QCOW2_L2_MISALIGNED,
+		    why);
 	}
-	for (i = 0; i * span < q->h.size; i++) {
-		if (img_interrupted()) {
-			rc = -EINTR;
-			goto out;
-		}
-		e = i < q->h.l1_size ? l1[i] & QCOW2_L1E_OFFSET_MASK : 0;
-		if (e == 0) {
-			goff = i * span;
-			len = q->h.size - goff < span ? q->h.size - goff : span;
-			if ((rc = map_cluster(q, &m, goff, len, 0, 0)) != 0)
-				goto out;
-			continue;
-		}
-		if ((rc = img_pread_zf(img, e, l2, (size_t)q->cs, NULL)) != 0)
-			goto out;
-		for (j = 0; j < q->l2_size; j++) {
-			goff = i * span + (j << q->h.cluster_bits);
-			if (goff >= q->h.size)
-				break;
-			len = q->h.size - goff < q->cs ? q->h.size - goff :
-			    q->cs;
-			e = be64_at(l2 + j * q->l2_entry_size);
-			bm = q->extl2 ? be64_at(l2 + j * q->l2_entry_size +
-			    8) : 0;
-			if ((rc = map_cluster(q, &m, goff, len, e, bm)) != 0)
-				goto out;
-		}
+	if (tab == NULL)
+		return map_hole(qm, tend);
+	i = (qm->cursor - base) >> q->h.cluster_bits;
+	for (; i < q->l2_size; i++) {
+		goff = base + (i << q->h.cluster_bits);
+		if (goff >= qm->end)
+			break;
+		len = qm->end - goff < q->cs ? qm->end - goff : q->cs;
+		e = be64_at(tab + i * q->l2_entry_size);
+		bm = q->extl2 ? be64_at(tab + i * q->l2_entry_size + 8) : 0;
+		if (qm->cursor < goff && (rc = map_hole(qm, goff)) != 0)
+			return rc;
+		if ((rc = map_cluster(qm, j, i, goff, len, e, bm)) != 0)
+			return rc;
+		qm->cursor = goff + len;
 	}
-	rc = map_merge_end(&m);
-out:
-	map_merge_free(&m);
-	free(l2);
-	free(l1);
+	return 0;
+}
+
+int
+qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn, void *arg)
+{
+	struct qcow2		*q = img->priv;
+	struct qcow2_walker	 w;
+	struct qmap		 qm;
+	int			 rc;
+
+	if ((rc = qcow2_usable(img, q, true)) != 0)
+		return rc;
+	memset(&qm, 0, sizeof(qm));
+	qm.img = img;
+	qm.q = q;
+	qm.rq = rq;
+	qm.span = q->l2_size << q->h.cluster_bits;
+	qm.end = rq->end < q->h.size ? rq->end : q->h.size;
+	qm.dfd = q->data_file ? q->data_fd : img->fd;
+	qm.recurse = metadata_preallocated(img, q);
+	if (rq->start >= qm.end)
+		return 0;
+	qm.cursor = rq->start - rq->start % q->cs;
+	map_merge_init(&qm.m, fn, arg);
+	memset(&w, 0, sizeof(w));
+	w.img = img;
+	w.q = q;
+	w.l1off = q->h.l1_table_offset;
+	w.l1n = q->h.l1_size;
+	w.first = (uint32_t)(rq->start / qm.span);
+	w.last = (uint32_t)((qm.end + qm.span - 1) / qm.span);
+	w.l1e = map_l1e;
+	w.l2 = map_l2;
+	w.arg = &qm;
+	rc = qcow2_walk(&w);
+	if (rc == 0)
+		rc = map_hole(&qm, qm.end);
+	if (rc == 0)
+		rc = map_merge_end(&qm.m);
+	map_merge_free(&qm.m);
 	return rc;
 }
