@@ -309,6 +309,19 @@ uint64_t qcow2_rb_get(const uint8_t *rb, uint32_t order, uint64_t i);
 
 /* qcow2_check.c */
 int	qcow2_check(struct img *img, struct report *rp);
+/*
+ * The check, telling cl about every reference it counts: host bytes,
+ * what they are ("L2 table", "data cluster" ...), whose (for the host
+ * map; the check's counters and findings are the same).
+ */
+struct qcow2_claims {
+	int	(*fn)(void *arg, uint64_t off, uint64_t len, const char *what,
+		    const char *owner);
+	void	*arg;
+};
+int	qcow2_check_walk(struct img *img, struct report *rp,
+	    const struct qcow2_claims *cl);
+int	qcow2_hostmap(struct img *img, struct hmap_sink *hs);
 
 /* qcow2_read.c */
 uint64_t qcow2_vsize(struct img *img);

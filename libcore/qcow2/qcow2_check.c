@@ -82,6 +82,8 @@ struct ck {
 	 * one walk, with the same counters.
 	 */
 	uint64_t		 mult;
+	/* The host map's visitor: every reference, with what and whose. */
+	const struct qcow2_claims *cl;
 };
 
 static inline void
@@ -245,6 +247,27 @@ stored_get(struct ck *ck, uint64_t k, uint64_t *val)
 /* ---- adding references (spec 4.2) ------------------------------------- */
 
 /*
+ * Tell the host map what a reference is and whose: the owner names the
+ * table holding the entry (not the entry), so a table's clusters merge.
+ */
+static int
+claim(struct ck *ck, uint64_t off, uint64_t len, const char *what,
+    struct lpath *lp)
+{
+	char	owner[160];
+
+	if (lp->fixed != NULL)
+		snprintf(owner, sizeof(owner), "%s", lp->fixed);
+	else if (lp->l1only)
+		snprintf(owner, sizeof(owner), "%s[%" PRIu32 "]", lp->l1name,
+		    lp->l1idx);
+	else
+		snprintf(owner, sizeof(owner), "%s -> L2 @0x%" PRIx64,
+		    lp->l1name, lp->l2off);
+	return ck->cl->fn(ck->cl->arg, off, len, what, owner);
+}
+
+/*
  * Count one reference to [off, off+len).  what/path describe the user
  * for findings; goff/glen the guest range behind it (glen 0: none).
  */
@@ -260,6 +283,9 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 
 	if (len == 0)
 		return 0;
+	if (ck->cl != NULL && !ck->recheck &&
+	    (rc = claim(ck, off, len, what, lp)) != 0)
+		return rc;
 	/* The common case: inside the file, one cluster, no overflow. */
 	if (ck->mult == 1 && off + len <= ck->file_len && len <= q->cs &&
 	    (off & (q->cs - 1)) + len <= q->cs) {
@@ -550,7 +576,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 		return 0;
 	}
 	ck->mult = j->mult;
-	fast = !q->extl2 && !q->data_file && j->mult == 1;
+	fast = !q->extl2 && !q->data_file && j->mult == 1 && ck->cl == NULL;
 	note = active && j->flag;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
@@ -1337,12 +1363,20 @@ open_refusals(struct ck *ck)
 int
 qcow2_check(struct img *img, struct report *rp)
 {
+	return qcow2_check_walk(img, rp, NULL);
+}
+
+int
+qcow2_check_walk(struct img *img, struct report *rp,
+    const struct qcow2_claims *cl)
+{
 	struct qcow2	*q = img->priv;
 	struct ck	 ck;
 	uint64_t	 highest = 0, n;
 	int		 rc;
 
 	memset(&ck, 0, sizeof(ck));
+	ck.cl = cl;
 	ck.img = img;
 	ck.q = q;
 	ck.rp = rp;
