@@ -126,6 +126,10 @@ enum qed_hdr_err qed_hdr_validate(const struct qed_hdr *h, uint64_t file_len,
 enum qed_off_err qed_cluster_off_check(const struct qed_geom *g, uint64_t off);
 /* Is off a valid table offset?  (qed_check_table_offset) */
 enum qed_off_err qed_table_off_check(const struct qed_geom *g, uint64_t off);
+/* The finding for an invalid L2 table offset in the L1 table. */
+enum pr_id	qed_l1_problem(enum qed_off_err oe);
+/* The finding for an invalid data cluster offset in an L2 table. */
+enum pr_id	qed_l2_problem(enum qed_off_err oe);
 /* QEMU's cluster index: roundup(x, cs) / (cs - 1) (spec 4.1). */
 uint64_t	qed_qemu_index(const struct qed_geom *g, uint64_t x);
 /*
@@ -159,13 +163,56 @@ uint64_t qed_bm_count_clear(const struct qed_bm *bm, uint64_t from,
  */
 char	*qed_backing_path(const struct img *img, const char *name);
 
+/* qed_walk.c: the one walk of the tables (check, repair, map, host map). */
+/* Where the walk is, for the visitor. */
+struct qed_wpos {
+	uint64_t	 l1i;		/* L1 index */
+	uint64_t	 toff;		/* the L2 table: the L1 entry's value */
+	uint64_t	 j;		/* L2 index (l2 callbacks) */
+	uint64_t	 first;		/* the chunk of entries read: first */
+	size_t		 cnt;		/* and count */
+	uint64_t	*ep;		/* the entry; the visitor may change it */
+	enum qed_off_err oe;		/* *ep as a table (L1) or a cluster
+					   (L2) offset; OK for 0 and 1 */
+	bool		 dirty;		/* set by the visitor: *ep changed */
+	bool		 skip;		/* set by l1: do not read the table */
+};
+/*
+ * Callbacks return 0 to go on; anything else stops the walk and is what
+ * qed_walk() returns.  ioerr (may be NULL: the error stops the walk) is
+ * told of a chunk that could not be read; 0 from it skips that chunk of
+ * the L1 table or the rest of that L2 table.  flush (may be NULL) gets a
+ * chunk whose entries the visitor changed.
+ */
+struct qed_visit {
+	void	*arg;
+	int	(*l1)(void *arg, struct qed_wpos *p);
+	int	(*l2)(void *arg, struct qed_wpos *p);
+	int	(*ioerr)(void *arg, const struct qed_wpos *p, bool l1, int rc);
+	int	(*flush)(void *arg, uint64_t toff, uint64_t first, size_t cnt,
+		    const uint64_t *ent, bool l1);
+};
+/*
+ * Visit, in guest order, the L1 entries covering guest clusters [cfrom,
+ * cto) (cluster index = L1 index * entries per table + L2 index; cto is
+ * capped at the last cluster the tables can address) and the L2 entries
+ * of that range in every valid table the visitor does not skip.  -EINTR
+ * after img_interrupt(), between L1 entries.
+ */
+int	qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
+	    uint64_t cto);
+
 /* qed_check.c */
 int	qed_check(struct img *img, struct report *rp);
 /*
- * The check's walk; with fix, also zero invalid offsets the report lets
- * us fix, write those tables back and clear NEED_CHECK when consistent.
+ * The check as a visitor of the walk; with fix, also zero invalid
+ * offsets the report lets us fix, write those tables back and clear
+ * NEED_CHECK when consistent.  With hs, also claim every structure's
+ * host bytes there (the host map).
  */
-int	qed_walk(struct img *img, struct report *rp, bool fix);
+int	qed_check_walk(struct img *img, struct report *rp, bool fix,
+	    struct hmap_sink *hs);
+int	qed_hostmap(struct img *img, struct hmap_sink *hs);
 
 /* qed_repair.c */
 int	qed_repair(struct img *img, struct report *rp, const char *out_path);
@@ -173,5 +220,10 @@ int	qed_repair(struct img *img, struct report *rp, const char *out_path);
 /* qed_map.c */
 int	qed_map(struct img *img, const struct map_req *rq, map_fn *fn,
 	    void *arg);
+/* The guest disk size as QEMU has it (image_size; 2^63 opens as 0). */
+uint64_t qed_vsize(struct img *img);
+/* Guest bytes of a present-data run (bytes past the file read as 0). */
+int	qed_read(struct img *img, const struct map_ext *run, uint64_t off,
+	    void *buf, size_t len, struct report *rp);
 
 #endif /* QED_QED_H */

@@ -16,7 +16,9 @@
  * second bitmap numbered offset / cs gives the findings, and when the two
  * leak counts differ an info finding says why.
  *
- * The same walk repairs when asked (qed_walk with fix): like QEMU it only
+ * The tables are read by the one walker (qed_walk.c); this file is its
+ * check visitor.  The same visitor repairs when asked (qed_check_walk
+ * with fix): like QEMU it only
  * zeroes invalid L1 and L2 offsets, whose problems are counted as fixed
  * instead of as corruptions, writes the tables it changed back, and
  * clears NEED_CHECK last, once no corruption and no check error remains.
@@ -44,9 +46,9 @@ struct qck {
 	struct qed_bm		 tabbm;	/* true cluster numbers of tables */
 	uint64_t		 nq;	/* QEMU's nclusters */
 	uint64_t		 nt;	/* clusters in the rounded file */
-	uint64_t		*l1;	/* one chunk of the L1 table */
-	uint64_t		*l2;	/* one chunk of an L2 table */
+	uint64_t		 last;	/* previous data cluster, this table */
 	int			 ioerr;	/* last I/O error, as QEMU keeps */
+	struct hmap_sink	*hs;	/* host map claims, or NULL */
 	bool			 fix;	/* repair: may write */
 	bool			 clear_nc;	/* may clear NEED_CHECK */
 	bool			 clear_ac;	/* may clear autoclear bits */
@@ -129,30 +131,15 @@ qck_l1_bad(struct qck *ck, uint64_t i, uint64_t e, enum qed_off_err oe)
 {
 	struct pr_ctx	pc = { .off = e, .len = ck->g->table_bytes, .idx = i,
 	    .found = ck->g->table_bytes, .flags = PC_HOST };
-	enum pr_id	id;
 
 	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "]", i);
 	pc.path = ck->path;
 	qck_guest(ck, i, ck->g->nent * ck->g->cs, &pc);
-	switch (oe) {
-	case QED_OFF_MISALIGNED:
-		id = PR_QED_L1_MISALIGNED;
-		break;
-	case QED_OFF_IN_HEADER:
-		id = PR_QED_L1_IN_HEADER;
+	if (oe == QED_OFF_IN_HEADER)
 		pc.want = ck->g->hdr_bytes;
-		break;
-	case QED_OFF_PAST_EOF:
-		id = PR_QED_L1_PAST_EOF;
+	else if (oe == QED_OFF_PAST_EOF)
 		pc.want = ck->g->file_size;
-		break;
-	case QED_OFF_TABLE_WRAP:
-	case QED_OFF_OK:
-	default:
-		id = PR_QED_L1_TABLE_WRAP;
-		break;
-	}
-	return qck_bad_offset(ck, id, &pc);
+	return qck_bad_offset(ck, qed_l1_problem(oe), &pc);
 }
 
 static bool
@@ -161,29 +148,16 @@ qck_l2_bad(struct qck *ck, uint64_t l1i, uint64_t toff, uint64_t j,
 {
 	struct pr_ctx	pc = { .off = d, .len = ck->g->cs, .idx = j,
 	    .found = d, .flags = PC_HOST };
-	enum pr_id	id;
 
 	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
 	    PRIx64 " [%" PRIu64 "]", l1i, toff, j);
 	pc.path = ck->path;
 	qck_guest(ck, l1i * ck->g->nent + j, ck->g->cs, &pc);
-	switch (oe) {
-	case QED_OFF_MISALIGNED:
-		id = PR_QED_DATA_MISALIGNED;
-		break;
-	case QED_OFF_IN_HEADER:
-		id = PR_QED_DATA_IN_HEADER;
+	if (oe == QED_OFF_IN_HEADER)
 		pc.want = ck->g->hdr_bytes;
-		break;
-	case QED_OFF_PAST_EOF:
-	case QED_OFF_TABLE_WRAP:
-	case QED_OFF_OK:
-	default:
-		id = PR_QED_DATA_PAST_EOF;
+	else if (oe != QED_OFF_MISALIGNED)
 		pc.want = ck->g->file_size;
-		break;
-	}
-	return qck_bad_offset(ck, id, &pc);
+	return qck_bad_offset(ck, qed_l2_problem(oe), &pc);
 }
 
 /* Write cnt entries of the table at off, from entry first, back. */
@@ -214,104 +188,88 @@ qck_write_back(struct qck *ck, uint64_t off, uint64_t first, size_t cnt,
 	return 0;
 }
 
-/* Walk one L2 table at toff (L1 entry l1i); I/O errors are returned. */
+/* Visitor: one L2 entry (qed_check_l2_table). */
 static int
-qck_l2(struct qck *ck, uint64_t l1i, uint64_t toff)
+qck_v_l2(void *arg, struct qed_wpos *p)
 {
+	struct qck		*ck = arg;
 	const struct qed_geom	*g = ck->g;
 	struct check_counts	*c = &ck->rp->c;
 	struct pr_ctx		 pc;
-	enum qed_off_err	 oe;
-	uint64_t		 base, j, d, last = 0, dups;
-	size_t			 k, cnt;
-	bool			 dirty;
+	uint64_t		 d = *p->ep, dups;
 	int			 rc;
 
-	for (base = 0; base < g->nent; base += cnt) {
-		dirty = false;
-		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
-		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
-		if ((rc = qed_table_read(ck->img, g, toff, base, cnt,
-		    ck->l2)) != 0)
-			return rc;
-		for (k = 0; k < cnt; k++) {
-			j = base + k;
-			d = ck->l2[k];
-			if (d == QED_L2_UNALLOC || d == QED_L2_ZERO)
-				continue;
-			c->allocated_clusters++;
-			if (last != 0 && last + g->cs != d)
-				c->fragmented_clusters++;
-			last = d;
-			if ((oe = qed_cluster_off_check(g, d)) != QED_OFF_OK) {
-				if (qck_l2_bad(ck, l1i, toff, j, d, oe)) {
-					ck->l2[k] = 0;
-					dirty = true;
-				}
-				continue;
-			}
-			if ((rc = qck_qmark(ck, d, 1, &dups)) != 0 ||
-			    (rc = qck_tmark(ck, d, 1, false)) != 0)
-				return rc;
-			if (dups == 0)
-				continue;
-			memset(&pc, 0, sizeof(pc));
-			pc.off = d;
-			pc.len = g->cs;
-			pc.idx = j;
-			pc.flags = PC_HOST;
-			if (d >= ck->q->hdr.l1_table_offset &&
-			    d - ck->q->hdr.l1_table_offset < g->table_bytes)
-				pc.str = "the L1 table";
-			else if (qed_bm_test(&ck->tabbm, d / g->cs))
-				pc.str = "an L2 table";
-			else
-				pc.str = "another L2 entry";
-			snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64
-			    "] -> L2 @0x%" PRIx64 " [%" PRIu64 "]", l1i, toff,
-			    j);
-			pc.path = ck->path;
-			qck_guest(ck, l1i * g->nent + j, g->cs, &pc);
-			(void)report_problem(ck->rp, PR_QED_DATA_SHARED, &pc);
+	if (d == QED_L2_UNALLOC || d == QED_L2_ZERO)
+		return 0;
+	c->allocated_clusters++;
+	if (ck->last != 0 && ck->last + g->cs != d)
+		c->fragmented_clusters++;
+	ck->last = d;
+	if (p->oe != QED_OFF_OK) {
+		if (qck_l2_bad(ck, p->l1i, p->toff, p->j, d, p->oe)) {
+			*p->ep = 0;
+			p->dirty = true;
 		}
-		if (dirty && (rc = qck_write_back(ck, toff, base, cnt, ck->l2,
-		    "an L2 table")) != 0)
-			return rc;
+		return 0;
 	}
+	if ((rc = qck_qmark(ck, d, 1, &dups)) != 0 ||
+	    (rc = qck_tmark(ck, d, 1, false)) != 0)
+		return rc;
+	if (dups == 0)
+		return 0;
+	memset(&pc, 0, sizeof(pc));
+	pc.off = d;
+	pc.len = g->cs;
+	pc.idx = p->j;
+	pc.flags = PC_HOST;
+	if (d >= ck->q->hdr.l1_table_offset &&
+	    d - ck->q->hdr.l1_table_offset < g->table_bytes)
+		pc.str = "the L1 table";
+	else if (qed_bm_test(&ck->tabbm, d / g->cs))
+		pc.str = "an L2 table";
+	else
+		pc.str = "another L2 entry";
+	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
+	    PRIx64 " [%" PRIu64 "]", p->l1i, p->toff, p->j);
+	pc.path = ck->path;
+	qck_guest(ck, p->l1i * g->nent + p->j, g->cs, &pc);
+	(void)report_problem(ck->rp, PR_QED_DATA_SHARED, &pc);
 	return 0;
 }
 
-/* One L1 entry *ep at index i; an invalid one is zeroed when fixed. */
+/*
+ * Visitor: one L1 entry; an invalid one is zeroed when fixed, a table
+ * sharing a cluster already marked is not read (qed_check_l1_table).
+ */
 static int
-qck_l1_entry(struct qck *ck, uint64_t i, uint64_t *ep, bool *dirty)
+qck_v_l1(void *arg, struct qed_wpos *p)
 {
-	uint64_t		 e = *ep;
+	struct qck		*ck = arg;
 	const struct qed_geom	*g = ck->g;
 	struct pr_ctx		 pc;
-	enum qed_off_err	 oe;
-	uint64_t		 dups;
+	uint64_t		 e = *p->ep, i = p->l1i, dups;
 	int			 rc;
 
 	if (e == 0)
 		return 0;
-	if ((oe = qed_table_off_check(g, e)) != QED_OFF_OK) {
-		if (qck_l1_bad(ck, i, e, oe)) {
-			*ep = 0;
-			*dirty = true;
+	if (p->oe != QED_OFF_OK) {
+		if (qck_l1_bad(ck, i, e, p->oe)) {
+			*p->ep = 0;
+			p->dirty = true;
 		}
 		return 0;
 	}
 	if ((rc = qck_qmark(ck, e, g->ts, &dups)) != 0 ||
 	    (rc = qck_tmark(ck, e, g->ts, true)) != 0)
 		return rc;
-	memset(&pc, 0, sizeof(pc));
-	pc.off = e;
-	pc.len = g->table_bytes;
-	pc.idx = i;
-	pc.flags = PC_HOST;
-	qck_guest(ck, i, g->nent * g->cs, &pc);
 	if (dups != 0) {
 		/* QEMU adds one corruption per shared cluster. */
+		memset(&pc, 0, sizeof(pc));
+		pc.off = e;
+		pc.len = g->table_bytes;
+		pc.idx = i;
+		pc.flags = PC_HOST;
+		qck_guest(ck, i, g->nent * g->cs, &pc);
 		snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64
 		    "] -> L2 @0x%" PRIx64, i, e);
 		pc.path = ck->path;
@@ -319,24 +277,60 @@ qck_l1_entry(struct qck *ck, uint64_t i, uint64_t *ep, bool *dirty)
 		pc.flags |= PC_NOCOUNT;
 		(void)report_problem(ck->rp, PR_QED_L2_OVERLAP, &pc);
 		ck->rp->c.corruptions += dups;
+		p->skip = true;
 		return 0;
 	}
-	if ((rc = qck_l2(ck, i, e)) == 0)
-		return 0;
+	ck->last = 0;
+	return 0;
+}
+
+/*
+ * Visitor: a chunk that could not be read.  The L1 table stops the
+ * check; an L2 table is one check error and the walk goes on, as
+ * qed_check_l1_table() does.
+ */
+static int
+qck_v_ioerr(void *arg, const struct qed_wpos *p, bool l1, int rc)
+{
+	struct qck	*ck = arg;
+	struct pr_ctx	 pc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.flags = PC_HOST;
+	if (l1) {
+		pc.off = ck->q->hdr.l1_table_offset + p->first * 8;
+		pc.len = p->cnt * 8;
+		pc.str = "the L1 table";
+		pc.path = "L1";
+		(void)report_problem(ck->rp, PR_CORE_IO_ERROR, &pc);
+		return rc;
+	}
 	if (rc == -ENOMEM)
 		return rc;
-	/* qed_check_l1_table(): check_errors++, remember, go on. */
+	pc.off = p->toff;
+	pc.len = ck->g->table_bytes;
+	pc.idx = p->l1i;
+	qck_guest(ck, p->l1i, ck->g->nent * ck->g->cs, &pc);
 	pc.str = "an L2 table";
 	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "] -> L2 @0x%"
-	    PRIx64, i, e);
+	    PRIx64, p->l1i, p->toff);
 	pc.path = ck->path;
 	(void)report_problem(ck->rp, PR_CORE_IO_ERROR, &pc);
 	ck->ioerr = rc;
 	return 0;
 }
 
+/* Visitor: write back a chunk whose invalid entries were zeroed. */
+static int
+qck_v_flush(void *arg, uint64_t toff, uint64_t first, size_t cnt,
+    const uint64_t *ent, bool l1)
+{
+	return qck_write_back(arg, toff, first, cnt, ent, l1 ?
+	    "the L1 table" : "an L2 table");
+}
+
 /* Leaks: QEMU's count into the counters, true runs as findings. */
-static void
+static int
 qck_leaks(struct qck *ck)
 {
 	const struct qed_geom	*g = ck->g;
@@ -368,6 +362,7 @@ qck_leaks(struct qck *ck)
 		pc.flags = PC_NOCOUNT;
 		(void)report_problem(ck->rp, PR_QED_LEAK_PHANTOM, &pc);
 	}
+	return 0;
 }
 
 /*
@@ -501,18 +496,19 @@ qck_header_fix(struct qck *ck)
 int
 qed_check(struct img *img, struct report *rp)
 {
-	return qed_walk(img, rp, false);
+	return qed_check_walk(img, rp, false, NULL);
 }
 
 int
-qed_walk(struct img *img, struct report *rp, bool fix)
+qed_check_walk(struct img *img, struct report *rp, bool fix,
+    struct hmap_sink *hs)
 {
 	struct qck		 ck;
 	const struct qed_geom	*g;
+	struct qed_visit	 v;
 	struct pr_ctx		 pc;
-	uint64_t		 base, corrupt0, errors0, dups;
-	size_t			 k, cnt;
-	bool			 dirty, consistent = false;
+	uint64_t		 corrupt0, errors0, dups;
+	bool			 consistent = false;
 	int			 rc;
 
 	memset(&ck, 0, sizeof(ck));
@@ -521,6 +517,7 @@ qed_walk(struct img *img, struct report *rp, bool fix)
 	ck.q = img->priv;
 	ck.g = g = &ck.q->g;
 	ck.rp = rp;
+	ck.hs = hs;
 
 	ck.nq = qed_qemu_index(g, g->file_size);
 	ck.nt = g->file_size / g->cs;
@@ -541,11 +538,6 @@ qed_walk(struct img *img, struct report *rp, bool fix)
 			    (uint64_t)QED_BM_MAX_PAGES * QED_BM_PAGE_BITS);
 		goto out;
 	}
-	if ((ck.l1 = calloc(QED_CHUNK_ENTRIES, sizeof(*ck.l1))) == NULL ||
-	    (ck.l2 = calloc(QED_CHUNK_ENTRIES, sizeof(*ck.l2))) == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
 
 	/* 1. The L1 table (valid: open checked it). */
 	if ((rc = qck_qmark(&ck, ck.q->hdr.l1_table_offset, g->ts,
@@ -554,46 +546,30 @@ qed_walk(struct img *img, struct report *rp, bool fix)
 		goto out;
 	ck.rp->c.corruptions += dups;	/* always 0 on a fresh bitmap */
 
-	/* 2. Every L1 entry, whatever the guest size. */
-	for (base = 0; base < g->nent; base += cnt) {
-		dirty = false;
-		cnt = g->nent - base < QED_CHUNK_ENTRIES ?
-		    (size_t)(g->nent - base) : QED_CHUNK_ENTRIES;
-		rc = qed_table_read(img, g, ck.q->hdr.l1_table_offset, base,
-		    cnt, ck.l1);
-		if (rc != 0) {
+	/*
+	 * 2. Every L1 entry, whatever the guest size, and the tables they
+	 * name; 3. each chunk written back once its invalid entries are
+	 * zeroed (flush).
+	 */
+	memset(&v, 0, sizeof(v));
+	v.arg = &ck;
+	v.l1 = qck_v_l1;
+	v.l2 = qck_v_l2;
+	v.ioerr = qck_v_ioerr;
+	v.flush = qck_v_flush;
+	if ((rc = qed_walk(img, &v, 0, g->nent * g->nent)) != 0) {
+		if (rc == -EINTR) {
 			memset(&pc, 0, sizeof(pc));
-			pc.off = ck.q->hdr.l1_table_offset + base * 8;
-			pc.len = cnt * 8;
-			pc.str = "the L1 table";
-			pc.path = "L1";
-			pc.flags = PC_HOST;
-			(void)report_problem(rp, PR_CORE_IO_ERROR, &pc);
-			goto out;
+			pc.str = "the end of the L1 table";
+			(void)report_problem(rp, PR_CORE_INTERRUPTED, &pc);
 		}
-		for (k = 0; k < cnt; k++) {
-			if (img_interrupted()) {
-				memset(&pc, 0, sizeof(pc));
-				pc.str = "the end of the L1 table";
-				(void)report_problem(rp, PR_CORE_INTERRUPTED,
-				    &pc);
-				rc = -EINTR;
-				goto out;
-			}
-			if ((rc = qck_l1_entry(&ck, base + k, &ck.l1[k],
-			    &dirty)) != 0)
-				goto out;
-		}
-		/* 3. The L1 chunk, once its invalid entries are zeroed. */
-		if (dirty && (rc = qck_write_back(&ck,
-		    ck.q->hdr.l1_table_offset, base, cnt, ck.l1,
-		    "the L1 table")) != 0)
-			goto out;
+		goto out;
 	}
 
 	/* 4. Leaks only when the whole image was walked. */
 	if (ck.ioerr == 0) {
-		qck_leaks(&ck);
+		if ((rc = qck_leaks(&ck)) != 0)
+			goto out;
 		consistent = rp->c.corruptions == corrupt0 &&
 		    rp->c.check_errors == errors0;
 	}
@@ -611,8 +587,6 @@ out:
 		report_extra_bool(rp, "tables-consistent",
 		    rp->c.corruptions == corrupt0 &&
 		    rp->c.check_errors == errors0);
-	free(ck.l2);
-	free(ck.l1);
 	qed_bm_release(&ck.tabbm);
 	qed_bm_release(&ck.tbm);
 	qed_bm_release(&ck.qbm);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * qed_ops.c --- the QED ops table: probe, open, info, close.
+ * qed_ops.c --- the QED ops table: probe, open, info, backing, close.
  *
  * open reads the fixed header (bytes past the end of a short file read as
  * zeros, as QEMU's file driver returns them), validates it exactly as
- * QEMU 7.2 does and reads the backing file name, which is shown but never
- * opened.  info keeps qemu-img info's keys and values, dirty-flag false
+ * QEMU 7.2 does and reads the backing file name, which info shows and
+ * the core's chain map opens (ops.backing).  info keeps qemu-img info's keys and values, dirty-flag false
  * included (QEMU hides NEED_CHECK), and adds ours.
  */
 #include <errno.h>
@@ -75,6 +75,13 @@ fail:
 	return rc;
 }
 
+/* QEMU's path_has_protocol(): a colon before any slash. */
+static bool
+has_protocol(const char *name)
+{
+	return name[strcspn(name, ":/")] == ':';
+}
+
 char *
 qed_backing_path(const struct img *img, const char *name)
 {
@@ -82,8 +89,9 @@ qed_backing_path(const struct img *img, const char *name)
 	char		*s;
 	size_t		 dir, len;
 
+	/* bdrv_make_absolute_filename(): bdrv_dirname() of the file. */
 	slash = strrchr(path, '/');
-	if (name[0] == '/' || slash == NULL || strstr(name, "://") != NULL)
+	if (name[0] == '/' || has_protocol(name) || slash == NULL)
 		return strdup(name);
 	dir = (size_t)(slash - path) + 1;
 	len = strlen(name);
@@ -94,6 +102,30 @@ qed_backing_path(const struct img *img, const char *name)
 	return s;
 }
 
+/*
+ * The backing file as the header names it.  QEMU reads the name as a C
+ * string: an empty one (the feature bit set, a zero size or a NUL first)
+ * is no backing file at all.
+ */
+static int
+qed_backing(struct img *img, char *name, size_t namelen, char *fmt,
+    size_t fmtlen)
+{
+	const struct qed	*q = img->priv;
+	const char		*f;
+	size_t			 n;
+
+	if (q->backing == NULL || q->backing[0] == '\0')
+		return 0;
+	f = q->hdr.features & QED_F_BACKING_FORMAT_NO_PROBE ? "raw" : "";
+	n = strlen(q->backing);
+	if (n >= namelen || strlen(f) >= fmtlen)
+		return -IMG_ELIMIT;
+	memcpy(name, q->backing, n + 1);
+	memcpy(fmt, f, strlen(f) + 1);
+	return 1;
+}
+
 static int
 qed_info(struct img *img, struct json_object *o)
 {
@@ -101,12 +133,15 @@ qed_info(struct img *img, struct json_object *o)
 	char			*full;
 
 	/* 2^63 passes QEMU's open but leaves its size at 0. */
-	info_add_u64(o, "virtual-size", q->hdr.image_size >= UINT64_C(1) << 63 ?
-	    0 : q->hdr.image_size);
+	info_add_u64(o, "virtual-size", qed_vsize(img));
 	info_add_u64(o, "cluster-size", q->hdr.cluster_size);
 	/* QEMU 7.2 drops NEED_CHECK while opening: always false. */
 	json_object_object_add(o, "dirty-flag", json_object_new_boolean(0));
-	if (q->backing != NULL) {
+	/*
+	 * bdrv_query_image_info(): only a name that is not empty, and the
+	 * file is never opened, so a missing one is described all the same.
+	 */
+	if (q->backing != NULL && q->backing[0] != '\0') {
 		json_object_object_add(o, "backing-filename",
 		    json_object_new_string(q->backing));
 		if ((full = qed_backing_path(img, q->backing)) == NULL)
@@ -150,6 +185,9 @@ const struct fmt_ops	qed_ops = {
 	.check = qed_check,
 	.repair = qed_repair,
 	.map = qed_map,
+	.read = qed_read,
+	.backing = qed_backing,
+	.vsize = qed_vsize,
 	.chain = NULL,
 	.extract = NULL,
 	.close = qed_close,

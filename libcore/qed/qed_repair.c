@@ -2,7 +2,7 @@
 /*
  * qed_repair.c --- repair a QED image the way qemu-img check -r does.
  *
- * The walk is the check's (qed_walk): invalid L1 and L2 offsets are
+ * The walk is the check's (qed_check_walk): invalid L1 and L2 offsets are
  * zeroed (the guest then reads zeros or the backing file there, and the
  * clusters they pointed to become leaks), changed tables are written
  * back, and NEED_CHECK is cleared last when no corruption is left.
@@ -87,7 +87,7 @@ qed_repair(struct img *img, struct report *rp, const char *out_path)
 	int		 rc;
 
 	if (out_path == NULL)
-		return qed_walk(img, rp, true);
+		return qed_check_walk(img, rp, true, NULL);
 	if ((rc = qed_copy(img, out_path)) != 0)
 		return rc;
 	memset(&opts, 0, sizeof(opts));
@@ -95,7 +95,7 @@ qed_repair(struct img *img, struct report *rp, const char *out_path)
 	opts.flags = IMG_RDWR;
 	if ((rc = img_open(out_path, &opts, &out, err, sizeof(err))) != 0)
 		return rc;
-	rc = qed_walk(out, rp, true);
+	rc = qed_check_walk(out, rp, true, NULL);
 	img_close(out);
 	return rc;
 }

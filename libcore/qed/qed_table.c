@@ -44,6 +44,39 @@ qed_table_off_check(const struct qed_geom *g, uint64_t off)
 	return qed_cluster_off_check(g, last);
 }
 
+enum pr_id
+qed_l1_problem(enum qed_off_err oe)
+{
+	switch (oe) {
+	case QED_OFF_MISALIGNED:
+		return PR_QED_L1_MISALIGNED;
+	case QED_OFF_IN_HEADER:
+		return PR_QED_L1_IN_HEADER;
+	case QED_OFF_PAST_EOF:
+		return PR_QED_L1_PAST_EOF;
+	case QED_OFF_TABLE_WRAP:
+	case QED_OFF_OK:
+	default:
+		return PR_QED_L1_TABLE_WRAP;
+	}
+}
+
+enum pr_id
+qed_l2_problem(enum qed_off_err oe)
+{
+	switch (oe) {
+	case QED_OFF_MISALIGNED:
+		return PR_QED_DATA_MISALIGNED;
+	case QED_OFF_IN_HEADER:
+		return PR_QED_DATA_IN_HEADER;
+	case QED_OFF_PAST_EOF:
+	case QED_OFF_TABLE_WRAP:
+	case QED_OFF_OK:
+	default:
+		return PR_QED_DATA_PAST_EOF;
+	}
+}
+
 uint64_t
 qed_qemu_index(const struct qed_geom *g, uint64_t x)
 {
