@@ -102,6 +102,13 @@ struct hmap_sink;
 int	hm_add(struct hmap_sink *hs, uint64_t off, uint64_t len,
 	    const char *cls, const char *owner, uint32_t code);
 
+/*
+ * extract "leaked" (core/hostmap.c): the bytes of leaked and free but
+ * nonzero host ranges of img written to fd at their own offsets, holes
+ * elsewhere.
+ */
+int	hostmap_extract_leaked(struct img *img, int fd, struct report *rp);
+
 #define IMG_ERRMSG_MAX	256
 
 struct img {
