@@ -23,6 +23,11 @@
  * instead of as corruptions, writes the tables it changed back, and
  * clears NEED_CHECK last, once no corruption and no check error remains.
  * Leaks and double references are left alone.  qed_check never writes.
+ *
+ * The host map is the same walk with a sink (qed_hostmap): every
+ * structure the check marks is claimed there, with the code of the
+ * finding that concerns its bytes, and the leaks it computes are claimed
+ * as "leaked".
  */
 #include <sys/stat.h>
 
@@ -49,6 +54,8 @@ struct qck {
 	uint64_t		 last;	/* previous data cluster, this table */
 	int			 ioerr;	/* last I/O error, as QEMU keeps */
 	struct hmap_sink	*hs;	/* host map claims, or NULL */
+	int			 hrc;	/* first claim that failed */
+	char			 owner[40];	/* "L2 @0x...", this table */
 	bool			 fix;	/* repair: may write */
 	bool			 clear_nc;	/* may clear NEED_CHECK */
 	bool			 clear_ac;	/* may clear autoclear bits */
@@ -92,6 +99,26 @@ qck_tmark(struct qck *ck, uint64_t off, uint64_t n, bool table)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * Claim [off, off + len) for the host map (nothing without a sink); the
+ * first failure is kept in ck->hrc and stops the walk.
+ */
+static int
+qck_claim(struct qck *ck, uint64_t off, uint64_t len, const char *cls,
+    const char *owner, enum pr_id id)
+{
+	const struct pr_info	*pi;
+	int			 rc;
+
+	if (ck->hs == NULL || ck->hrc != 0)
+		return ck->hrc;
+	pi = id == PR_COUNT ? NULL : pr_info_get(id);
+	if ((rc = hm_add(ck->hs, off, len, cls, owner, pi != NULL ?
+	    pi->code : 0)) != 0)
+		ck->hrc = rc;
+	return ck->hrc;
 }
 
 /* Guest bytes behind table entry idx (in units of span bytes each). */
@@ -139,6 +166,8 @@ qck_l1_bad(struct qck *ck, uint64_t i, uint64_t e, enum qed_off_err oe)
 		pc.want = ck->g->hdr_bytes;
 	else if (oe == QED_OFF_PAST_EOF)
 		pc.want = ck->g->file_size;
+	(void)qck_claim(ck, e, ck->g->table_bytes, "l2", ck->path,
+	    qed_l1_problem(oe));
 	return qck_bad_offset(ck, qed_l1_problem(oe), &pc);
 }
 
@@ -157,6 +186,8 @@ qck_l2_bad(struct qck *ck, uint64_t l1i, uint64_t toff, uint64_t j,
 		pc.want = ck->g->hdr_bytes;
 	else if (oe != QED_OFF_MISALIGNED)
 		pc.want = ck->g->file_size;
+	(void)qck_claim(ck, d, ck->g->cs, "data", ck->owner,
+	    qed_l2_problem(oe));
 	return qck_bad_offset(ck, qed_l2_problem(oe), &pc);
 }
 
@@ -210,13 +241,13 @@ qck_v_l2(void *arg, struct qed_wpos *p)
 			*p->ep = 0;
 			p->dirty = true;
 		}
-		return 0;
+		return ck->hrc;
 	}
 	if ((rc = qck_qmark(ck, d, 1, &dups)) != 0 ||
 	    (rc = qck_tmark(ck, d, 1, false)) != 0)
 		return rc;
 	if (dups == 0)
-		return 0;
+		return qck_claim(ck, d, g->cs, "data", ck->owner, PR_COUNT);
 	memset(&pc, 0, sizeof(pc));
 	pc.off = d;
 	pc.len = g->cs;
@@ -234,7 +265,8 @@ qck_v_l2(void *arg, struct qed_wpos *p)
 	pc.path = ck->path;
 	qck_guest(ck, p->l1i * g->nent + p->j, g->cs, &pc);
 	(void)report_problem(ck->rp, PR_QED_DATA_SHARED, &pc);
-	return 0;
+	return qck_claim(ck, d, g->cs, "data", ck->owner,
+	    PR_QED_DATA_SHARED);
 }
 
 /*
@@ -257,11 +289,18 @@ qck_v_l1(void *arg, struct qed_wpos *p)
 			*p->ep = 0;
 			p->dirty = true;
 		}
-		return 0;
+		return ck->hrc;
 	}
 	if ((rc = qck_qmark(ck, e, g->ts, &dups)) != 0 ||
 	    (rc = qck_tmark(ck, e, g->ts, true)) != 0)
 		return rc;
+	if (ck->hs != NULL) {
+		snprintf(ck->owner, sizeof(ck->owner), "L1[%" PRIu64 "]", i);
+		if ((rc = qck_claim(ck, e, g->table_bytes, "l2", ck->owner,
+		    dups != 0 ? PR_QED_L2_OVERLAP : PR_COUNT)) != 0)
+			return rc;
+		snprintf(ck->owner, sizeof(ck->owner), "L2 @0x%" PRIx64, e);
+	}
 	if (dups != 0) {
 		/* QEMU adds one corruption per shared cluster. */
 		memset(&pc, 0, sizeof(pc));
@@ -317,7 +356,9 @@ qck_v_ioerr(void *arg, const struct qed_wpos *p, bool l1, int rc)
 	pc.path = ck->path;
 	(void)report_problem(ck->rp, PR_CORE_IO_ERROR, &pc);
 	ck->ioerr = rc;
-	return 0;
+	snprintf(ck->path, sizeof(ck->path), "L1[%" PRIu64 "]", p->l1i);
+	return qck_claim(ck, p->toff, ck->g->table_bytes, "l2", ck->path,
+	    PR_CORE_IO_ERROR);
 }
 
 /* Visitor: write back a chunk whose invalid entries were zeroed. */
@@ -353,6 +394,9 @@ qck_leaks(struct qck *ck)
 		pc.flags = PC_HOST | PC_NOCOUNT;
 		(void)report_problem(ck->rp, PR_QED_LEAK, &pc);
 		tleaks += b - a;
+		if (qck_claim(ck, pc.off, pc.len, "leaked", NULL,
+		    PR_QED_LEAK) != 0)
+			return ck->hrc;
 	}
 	report_extra_int(ck->rp, "leaks-exact", (int64_t)tleaks);
 	if (qleaks != tleaks) {
@@ -389,6 +433,7 @@ qck_backing(struct qck *ck)
 		pc.len = ck->q->hdr.backing_filename_size;
 		pc.path = "header";
 		pc.flags = PC_HOST;
+		(void)qck_claim(ck, pc.off, pc.len, "header", "header", id);
 	}
 	(void)report_problem(ck->rp, id, &pc);
 	free(full);
@@ -409,10 +454,14 @@ qck_header(struct qck *ck)
 		pc.off = 24;
 		pc.found = h->compat_features;
 		(void)report_problem(ck->rp, PR_QED_COMPAT_UNKNOWN, &pc);
+		(void)qck_claim(ck, 24, 8, "header", "header",
+		    PR_QED_COMPAT_UNKNOWN);
 	}
 	if (h->autoclear_features != 0) {
 		pc.off = 32;
 		pc.found = h->autoclear_features;
+		(void)qck_claim(ck, 32, 8, "header", "header",
+		    PR_QED_AUTOCLEAR_UNKNOWN);
 		ck->clear_ac = report_problem(ck->rp, PR_QED_AUTOCLEAR_UNKNOWN,
 		    &pc) && ck->fix;
 	}
@@ -426,6 +475,15 @@ qck_header(struct qck *ck)
 		pc.want = ck->g->cs;
 		pc.flags = PC_HOST;
 		(void)report_problem(ck->rp, PR_QED_FILE_TAIL, &pc);
+		/*
+		 * Bytes past the last whole cluster QEMU counts are never
+		 * used; a cluster QEMU counts (the length rounds up to a
+		 * sector) is the walk's, used or leaked.
+		 */
+		if (img_file_size(ck->img) > ck->g->file_size)
+			(void)qck_claim(ck, ck->g->file_size,
+			    img_file_size(ck->img) - ck->g->file_size,
+			    "leaked", NULL, PR_QED_FILE_TAIL);
 	}
 }
 
@@ -456,6 +514,8 @@ qck_need_check(struct qck *ck, bool consistent)
 	pc.off = 16;
 	pc.len = 8;
 	pc.found = ck->q->hdr.features;
+	(void)qck_claim(ck, 16, 8, "header", "header", consistent ?
+	    PR_QED_NEED_CHECK : PR_QED_NEED_CHECK_KEPT);
 	if (consistent)
 		ck->clear_nc = report_problem(ck->rp, PR_QED_NEED_CHECK,
 		    &pc) && ck->fix;
@@ -524,6 +584,10 @@ qed_check_walk(struct img *img, struct report *rp, bool fix,
 	/* total_clusters = DIV_ROUND_UP(image_size, cs); no overflow. */
 	rp->c.total_clusters = ck.q->hdr.image_size / g->cs +
 	    (ck.q->hdr.image_size % g->cs != 0);
+	/* The header clusters and the L1 table, for the host map. */
+	(void)qck_claim(&ck, 0, g->hdr_bytes, "header", "header", PR_COUNT);
+	(void)qck_claim(&ck, ck.q->hdr.l1_table_offset, g->table_bytes, "l1",
+	    "L1", PR_COUNT);
 	qck_header(&ck);
 	/* Consistency is the tables': counted from here on. */
 	corrupt0 = rp->c.corruptions;
@@ -557,7 +621,8 @@ qed_check_walk(struct img *img, struct report *rp, bool fix,
 	v.l2 = qck_v_l2;
 	v.ioerr = qck_v_ioerr;
 	v.flush = qck_v_flush;
-	if ((rc = qed_walk(img, &v, 0, g->nent * g->nent)) != 0) {
+	if ((rc = ck.hrc) != 0 ||
+	    (rc = qed_walk(img, &v, 0, g->nent * g->nent)) != 0) {
 		if (rc == -EINTR) {
 			memset(&pc, 0, sizeof(pc));
 			pc.str = "the end of the L1 table";
@@ -576,7 +641,7 @@ qed_check_walk(struct img *img, struct report *rp, bool fix,
 	qck_need_check(&ck, consistent);
 	if (ck.ioerr == 0 && ck.fix && (rc = qck_header_fix(&ck)) != 0)
 		goto out;
-	rc = ck.ioerr;
+	rc = ck.hrc != 0 ? ck.hrc : ck.ioerr;
 out:
 	/* A walk stopped early knows nothing about the tables. */
 	if (!ck.nc_done)
@@ -590,5 +655,25 @@ out:
 	qed_bm_release(&ck.tabbm);
 	qed_bm_release(&ck.tbm);
 	qed_bm_release(&ck.qbm);
+	if (rc == 0 && ck.hrc != 0)
+		rc = ck.hrc;
+	return rc;
+}
+
+/*
+ * The host map: the check's walk with a sink, its findings into a report
+ * of our own that nobody sees (one kept per code; the counts are all we
+ * need).  An I/O error on an L2 table still fails the host map.
+ */
+int
+qed_hostmap(struct img *img, struct hmap_sink *hs)
+{
+	struct report	rp;
+	int		rc;
+
+	report_init(&rp);
+	rp.max_per_code = 1;
+	rc = qed_check_walk(img, &rp, false, hs);
+	report_release(&rp);
 	return rc;
 }

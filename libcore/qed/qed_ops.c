@@ -188,6 +188,7 @@ const struct fmt_ops	qed_ops = {
 	.read = qed_read,
 	.backing = qed_backing,
 	.vsize = qed_vsize,
+	.hostmap = qed_hostmap,
 	.chain = NULL,
 	.extract = NULL,
 	.close = qed_close,

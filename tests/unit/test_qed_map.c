@@ -504,6 +504,108 @@ test_chain(void)
 	qed_fix_release(&fb);
 }
 
+struct hruns {
+	struct hmap_run	r[NRUNS];
+	char		own[NRUNS][2][32];
+	size_t		n;
+};
+
+static int
+hcollect(void *arg, const struct hmap_run *run)
+{
+	struct hruns	*hs = arg;
+	size_t		 i;
+
+	if (hs->n == NRUNS)
+		return -1;
+	hs->r[hs->n] = *run;
+	/* Owners point into the sink, gone after img_hostmap(). */
+	for (i = 0; i < 2; i++) {
+		hs->own[hs->n][i][0] = '\0';
+		if (i < run->nowners && run->owners[i] != NULL)
+			snprintf(hs->own[hs->n][i], sizeof(hs->own[0][0]),
+			    "%s", run->owners[i]);
+	}
+	hs->n++;
+	return 0;
+}
+
+/* Run i is [off, off + len) of class cls, first owners o0, o1, code. */
+static void
+hassert(const struct hruns *hs, size_t i, uint64_t off, uint64_t len,
+    const char *cls, const char *o0, const char *o1, enum pr_id id)
+{
+	const struct hmap_run	*r = &hs->r[i];
+
+	CU_ASSERT_FATAL(i < hs->n);
+	CU_ASSERT_EQUAL(r->offset, off);
+	CU_ASSERT_EQUAL(r->length, len);
+	CU_ASSERT_STRING_EQUAL(r->cls, cls);
+	CU_ASSERT_STRING_EQUAL(hs->own[i][0], o0);
+	CU_ASSERT_STRING_EQUAL(hs->own[i][1], o1);
+	if (id == PR_COUNT) {
+		CU_ASSERT_EQUAL(r->ncodes, 0);
+	} else {
+		CU_ASSERT_EQUAL(r->ncodes, 1);
+		CU_ASSERT_EQUAL(r->codes[0], pr_info_get(id)->code);
+	}
+}
+
+static void
+test_hostmap(void)
+{
+	struct qed_fix	 f;
+	struct img	*img;
+	struct hruns	 hs;
+
+	layout(&f);
+	CU_ASSERT_EQUAL_FATAL(qed_fix_alloc(&f, 1), 0xd000);	/* leaked */
+	qed_fix_l2_set(&f, 3, 1, 0x7000);	/* L2 @0x8000's cluster */
+	qed_fix_l1_set(&f, 2, 0x100000);	/* past the end */
+	CU_ASSERT_EQUAL_FATAL(fix_open(&f, &img), 0);
+	memset(&hs, 0, sizeof(hs));
+	CU_ASSERT_EQUAL_FATAL(img_hostmap(img, hcollect, &hs), 0);
+	CU_ASSERT_EQUAL_FATAL(hs.n, 11);
+	hassert(&hs, 0, 0, 0x1000, "header", "header", "", PR_COUNT);
+	hassert(&hs, 1, 0x1000, 0x2000, "l1", "L1", "", PR_COUNT);
+	hassert(&hs, 2, 0x3000, 0x1000, "data", "L2 @0x4000", "", PR_COUNT);
+	hassert(&hs, 3, 0x4000, 0x2000, "l2", "L1[0]", "", PR_COUNT);
+	hassert(&hs, 4, 0x6000, 0x1000, "data", "L2 @0x4000", "", PR_COUNT);
+	hassert(&hs, 5, 0x7000, 0x1000, "shared", "L2 @0x8000", "L2 @0xb000",
+	    PR_QED_DATA_SHARED);
+	hassert(&hs, 6, 0x8000, 0x2000, "l2", "L1[1]", "", PR_COUNT);
+	hassert(&hs, 7, 0xa000, 0x1000, "data", "L2 @0xb000", "", PR_COUNT);
+	hassert(&hs, 8, 0xb000, 0x2000, "l2", "L1[3]", "", PR_COUNT);
+	hassert(&hs, 9, 0xd000, 0x1000, "leaked", "", "", PR_QED_LEAK);
+	hassert(&hs, 10, 0x100000, 0x2000, "past-end", "L1[2]", "",
+	    PR_QED_L1_PAST_EOF);
+	img_close(img);
+
+	/*
+	 * NEED_CHECK and a cut tail: the header field carries its code,
+	 * the bytes past the last cluster are leaked; two L1 entries
+	 * naming one table share it.
+	 */
+	qed_fix_l1_set(&f, 2, 0xb000);
+	qed_fix_l2_set(&f, 3, 1, 0);
+	qed_fix_put64(&f, QED_FIX_FEATURES, 0x2);
+	CU_ASSERT_EQUAL_FATAL(qed_fix_resize(&f, 0xd000 + 100), 0);
+	CU_ASSERT_EQUAL_FATAL(fix_open(&f, &img), 0);
+	memset(&hs, 0, sizeof(hs));
+	CU_ASSERT_EQUAL_FATAL(img_hostmap(img, hcollect, &hs), 0);
+	CU_ASSERT_EQUAL_FATAL(hs.n, 12);
+	hassert(&hs, 0, 0, 16, "header", "header", "", PR_COUNT);
+	hassert(&hs, 1, 16, 8, "header", "header", "",
+	    PR_QED_NEED_CHECK_KEPT);
+	hassert(&hs, 2, 24, 0x1000 - 24, "header", "header", "", PR_COUNT);
+	hassert(&hs, 9, 0xa000, 0x1000, "data", "L2 @0xb000", "", PR_COUNT);
+	hassert(&hs, 10, 0xb000, 0x2000, "shared", "L1[2]", "L1[3]",
+	    PR_QED_L2_OVERLAP);
+	hassert(&hs, 11, 0xd000, 100, "leaked", "", "", PR_QED_FILE_TAIL);
+	img_close(img);
+	qed_fix_release(&f);
+}
+
 int	suite_qed_map(void);
 
 int
@@ -521,5 +623,6 @@ suite_qed_map(void)
 	CU_add_test(s, "read op", test_read);
 	CU_add_test(s, "backing op", test_backing_op);
 	CU_add_test(s, "chain through a QED backing file", test_chain);
+	CU_add_test(s, "host map", test_hostmap);
 	return 0;
 }
