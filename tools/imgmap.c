@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imgmap.c --- map guest ranges to host offsets (a superset of qemu-img
- * map --output=json), or extract guest data or a named object.
+ * map --output=json), map what every byte of the image file is (--host),
+ * or extract guest data or a named object.
  */
 #include <ctype.h>
 #include <err.h>
@@ -22,7 +23,9 @@ enum {
 	OPT_START_OFFSET = OPT_TOOL_BASE,
 	OPT_MAX_LENGTH,
 	OPT_NO_BACKING,
-	OPT_FORCE
+	OPT_FORCE,
+	OPT_HOST,
+	OPT_SUMMARY
 };
 
 static const struct tu_opt	map_opts[] = {
@@ -35,6 +38,10 @@ static const struct tu_opt	map_opts[] = {
 	    "map the top image alone; do not open its backing file" },
 	{ "force", no_argument, OPT_FORCE, NULL,
 	    "map through damaged tables, marking the ranges at stake" },
+	{ "host", no_argument, OPT_HOST, NULL,
+	    "map the image file instead: what every byte of it is" },
+	{ "summary", no_argument, OPT_SUMMARY, NULL,
+	    "with --host: bytes and runs per class, not the runs" },
 	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
@@ -53,7 +60,7 @@ static const struct tu_cmd	map_cmd = {
 	"imgmap",
 	"[-jhUV] [-f format] [--output=human|json] [--start-offset=OFFSET] "
 	    "[--max-length=LENGTH] [--no-backing] [--force] "
-	    "[--extract[=WHAT] [-o file]] image ...",
+	    "[--host [--summary]] [--extract[=WHAT] [-o file]] image ...",
 	"Map guest ranges of a disk image or backup to host offsets.",
 	map_opts
 };
@@ -90,6 +97,21 @@ json_str(FILE *fp, const char *key, const char *v)
 	t = xstrdup(json_object_to_json_string(s));
 	img_utf8_fix(t);
 	fprintf(fp, ", \"%s\": %s", key, t);
+	free(t);
+	json_object_put(s);
+}
+
+/* A JSON string value after prefix (names from images: kept UTF-8). */
+static void
+json_value(FILE *fp, const char *prefix, const char *v)
+{
+	struct json_object	*s;
+	char			*t;
+
+	s = json_object_new_string(v);
+	t = xstrdup(json_object_to_json_string(s));
+	img_utf8_fix(t);
+	fprintf(fp, "%s%s", prefix, t);
 	free(t);
 	json_object_put(s);
 }
@@ -284,6 +306,233 @@ fail:
 	return -1;
 }
 
+/* ---- --host: the host map ------------------------------------------------ */
+
+struct host_cls {
+	char		*cls;
+	uint64_t	 bytes;
+	uint64_t	 runs;
+};
+
+struct host_out {
+	bool		 json;
+	bool		 summary;
+	bool		 first;
+	FILE		*fp;		/* JSON: a spool, stdout if none */
+	uint64_t	 size;		/* the image file's length */
+	struct host_cls	*cls;		/* --summary: per class */
+	size_t		 ncls;
+};
+
+/* Problem names of a run's codes ("?" for a code we do not know). */
+static const char *
+host_code_name(uint32_t code)
+{
+	const struct pr_info	*pi = pr_info_by_code(code);
+
+	return pi != NULL ? pi->name : "?";
+}
+
+static void
+host_json(struct host_out *ho, const struct hmap_run *r)
+{
+	size_t	i, n;
+
+	fprintf(ho->fp, "%s{ \"offset\": %" PRIu64 ", \"length\": %" PRIu64,
+	    ho->first ? "[" : ",\n", r->offset, r->length);
+	json_str(ho->fp, "class", r->cls);
+	fprintf(ho->fp, ", \"owners\": [");
+	n = r->nowners < HMAP_MAX_OWNERS ? r->nowners : HMAP_MAX_OWNERS;
+	for (i = 0; i < n; i++)
+		/* json_str() writes ", key: value": the value alone here. */
+		json_value(ho->fp, i > 0 ? ", " : "", r->owners[i]);
+	fprintf(ho->fp, "]");
+	if (r->nowners > n)
+		fprintf(ho->fp, ", \"owners-total\": %zu", r->nowners);
+	fprintf(ho->fp, ", \"findings\": [");
+	for (i = 0; i < r->ncodes; i++)
+		fprintf(ho->fp, "%s\"%s\"", i > 0 ? ", " : "",
+		    host_code_name(r->codes[i]));
+	fprintf(ho->fp, "] }");
+	ho->first = false;
+}
+
+/* The guest map's columns: offsets in hex, padded to 16. */
+static void
+host_human(const struct hmap_run *r)
+{
+	size_t	i, n;
+	char	*t;
+
+	printf("%#-16" PRIx64 "%#-16" PRIx64 "%-16s", r->offset, r->length,
+	    r->cls);
+	n = r->nowners < HMAP_MAX_OWNERS ? r->nowners : HMAP_MAX_OWNERS;
+	for (i = 0; i < n; i++) {
+		/* Owner names come from the image: print them safely. */
+		t = xstrdup(r->owners[i]);
+		img_str_clean(t);
+		printf("%s%s", i > 0 ? ", " : "", t);
+		free(t);
+	}
+	if (r->nowners > n)
+		printf(", ... (%zu in all)", r->nowners);
+	if (n == 0)
+		printf("-");
+	for (i = 0; i < r->ncodes; i++)
+		printf("%s%s", i > 0 ? ", " : "  [",
+		    host_code_name(r->codes[i]));
+	printf("%s\n", r->ncodes > 0 ? "]" : "");
+}
+
+static int
+host_print(void *arg, const struct hmap_run *r)
+{
+	struct host_out	*ho = arg;
+	size_t		 i;
+
+	if (ho->summary) {
+		for (i = 0; i < ho->ncls; i++)
+			if (strcmp(ho->cls[i].cls, r->cls) == 0)
+				break;
+		if (i == ho->ncls) {
+			ho->cls = reallocarray(ho->cls, ho->ncls + 1,
+			    sizeof(*ho->cls));
+			if (ho->cls == NULL)
+				err(1, "reallocarray");
+			ho->cls[i].cls = xstrdup(r->cls);
+			ho->cls[i].bytes = ho->cls[i].runs = 0;
+			ho->ncls++;
+		}
+		ho->cls[i].bytes += r->length;
+		ho->cls[i].runs++;
+		return 0;
+	}
+	if (ho->json)
+		host_json(ho, r);
+	else
+		host_human(r);
+	return 0;
+}
+
+/* Largest classes first; past-end (outside the file) last. */
+static int
+host_cls_cmp(const void *a, const void *b)
+{
+	const struct host_cls	*x = a, *y = b;
+	bool			 px = strcmp(x->cls, "past-end") == 0;
+	bool			 py = strcmp(y->cls, "past-end") == 0;
+
+	if (px != py)
+		return px ? 1 : -1;
+	if (x->bytes != y->bytes)
+		return x->bytes > y->bytes ? -1 : 1;
+	return strcmp(x->cls, y->cls);
+}
+
+/* 1536 -> "1.5K": the size column of a disk-usage report. */
+static void
+human_size(char *buf, size_t len, uint64_t v)
+{
+	static const char	 units[] = "BKMGTPE";
+	double			 d = (double)v;
+	size_t			 u = 0;
+
+	while (d >= 1024 && u + 1 < sizeof(units) - 1) {
+		d /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%" PRIu64 "B", v);
+	else
+		snprintf(buf, len, "%.1f%c", d, units[u]);
+}
+
+static void
+host_summary(struct host_out *ho)
+{
+	char		hs[32];
+	uint64_t	runs = 0;
+	size_t		i;
+
+	if (ho->ncls > 1)
+		qsort(ho->cls, ho->ncls, sizeof(*ho->cls), host_cls_cmp);
+	if (ho->json) {
+		fprintf(ho->fp, "{");
+		for (i = 0; i < ho->ncls; i++) {
+			fprintf(ho->fp, "%s\n    ", i > 0 ? "," : "");
+			json_value(ho->fp, "", ho->cls[i].cls);
+			fprintf(ho->fp, ": { \"bytes\": %" PRIu64
+			    ", \"runs\": %" PRIu64 " }", ho->cls[i].bytes,
+			    ho->cls[i].runs);
+		}
+		fprintf(ho->fp, "%s}\n", ho->ncls > 0 ? "\n" : "");
+		return;
+	}
+	printf("%-16s%20s%10s%12s%9s\n", "Class", "Bytes", "Size", "Runs",
+	    "%");
+	for (i = 0; i < ho->ncls; i++) {
+		human_size(hs, sizeof(hs), ho->cls[i].bytes);
+		printf("%-16s%20" PRIu64 "%10s%12" PRIu64 "%8.1f%%\n",
+		    ho->cls[i].cls, ho->cls[i].bytes, hs, ho->cls[i].runs,
+		    ho->size > 0 ? 100.0 * (double)ho->cls[i].bytes /
+		    (double)ho->size : 0.0);
+		if (strcmp(ho->cls[i].cls, "past-end") != 0)
+			runs += ho->cls[i].runs;
+	}
+	human_size(hs, sizeof(hs), ho->size);
+	printf("%-16s%20" PRIu64 "%10s%12" PRIu64 "%8.1f%%\n", "total",
+	    ho->size, hs, runs, 100.0);
+}
+
+/* --host [--summary]: the runs of the image file, or their totals. */
+static int
+host_map(const struct tu_common *tc, const char *path, bool summary)
+{
+	struct host_out	 ho;
+	struct img	*img;
+	char		 errbuf[512];
+	size_t		 i;
+	int		 rc;
+
+	if ((rc = img_open(path, &tc->opts, &img, errbuf,
+	    sizeof(errbuf))) != 0)
+		tu_fail(tc, path, "cannot open '%s': %s", path, errbuf);
+	memset(&ho, 0, sizeof(ho));
+	ho.json = tc->json;
+	ho.summary = summary;
+	ho.first = true;
+	ho.size = img_file_size(img);
+	/* The JSON map goes out whole, or an error object instead of it. */
+	ho.fp = stdout;
+	if (tc->json && (ho.fp = tmpfile()) == NULL)
+		ho.fp = stdout;
+	if (!tc->json && !summary)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Class",
+		    "Owners");
+	rc = img_hostmap(img, host_print, &ho);
+	if (rc != 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", rc == -IMG_ENOOP ?
+		    "the format has no host map" : img_error(img) != NULL ?
+		    img_error(img) : img_strerror(rc));
+		img_close(img);
+		if (ho.fp != stdout)
+			fclose(ho.fp);
+		tu_fail(tc, path, "'%s': host map failed: %s", path, errbuf);
+	}
+	img_close(img);
+	if (summary)
+		host_summary(&ho);
+	else if (tc->json)
+		fprintf(ho.fp, ho.first ? "[]\n" : "]\n");
+	for (i = 0; i < ho.ncls; i++)
+		free(ho.cls[i].cls);
+	free(ho.cls);
+	if (ho.fp != stdout && spool_out(ho.fp) != 0)
+		tu_fail(tc, path, "cannot write the map: %s",
+		    strerror(errno));
+	return 0;
+}
+
 /* A byte count: decimal, or with a suffix k, M, G, T, P, E (powers of 1024). */
 static uint64_t
 parse_size(const char *what, const char *v)
@@ -331,7 +580,8 @@ main(int argc, char **argv)
 	struct img_map_opts	 mopt;
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
-	bool			 extract = false;
+	bool			 extract = false, host = false, summary = false;
+	bool			 ranged = false;
 	int			 ch, rc;
 
 	img_map_opts_init(&mopt);
@@ -351,15 +601,23 @@ main(int argc, char **argv)
 			break;
 		case OPT_START_OFFSET:
 			mopt.start = parse_size("start offset", optarg);
+			ranged = true;
 			break;
 		case OPT_MAX_LENGTH:
 			mopt.length = parse_size("max length", optarg);
+			ranged = true;
 			break;
 		case OPT_NO_BACKING:
 			mopt.no_backing = true;
 			break;
 		case OPT_FORCE:
 			mopt.force = true;
+			break;
+		case OPT_HOST:
+			host = true;
+			break;
+		case OPT_SUMMARY:
+			summary = true;
 			break;
 		default:
 			tu_bad_usage(&map_cmd);
@@ -370,8 +628,13 @@ main(int argc, char **argv)
 	/* Several images only for --extract: a chain laid on one output. */
 	if (argc < 1 || (argc > 1 && (!extract || what != NULL)))
 		tu_bad_usage(&map_cmd);
+	/* The host map is of one file, whole: no guest range, no extract. */
+	if ((summary && !host) || (host && (extract || ranged || argc > 1)))
+		tu_bad_usage(&map_cmd);
 	tu_common_finish(&map_cmd, &tc);
 	tu_signals(map_cmd.prog);
+	if (host)
+		return host_map(&tc, argv[0], summary);
 	if (extract)
 		return extract_all(&tc, argv, argc, what, outfile);
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)

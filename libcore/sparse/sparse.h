@@ -233,5 +233,7 @@ int	sparse_map(struct img *img, const struct map_req *rq, map_fn *fn,
 	    void *arg);
 int	sparse_extract(struct img *img, const char *what, int fd,
 	    struct report *rp);
+/* sparse_hostmap.c: every byte of the file to hm_add() (one walk). */
+int	sparse_hostmap(struct img *img, struct hmap_sink *hs);
 
 #endif /* SPARSE_SPARSE_H */

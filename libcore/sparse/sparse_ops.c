@@ -204,6 +204,7 @@ const struct fmt_ops	sparse_ops = {
 	.check = sparse_check,
 	.repair = sparse_repair,
 	.map = sparse_map,
+	.hostmap = sparse_hostmap,
 	.chain = sparse_chain,
 	.extract = sparse_extract,
 	.close = sparse_close,
