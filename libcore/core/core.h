@@ -129,8 +129,12 @@ struct img {
 	char			 errmsg[IMG_ERRMSG_MAX];
 };
 
-/* The formats, in probe order (core/fmt.c); absent ones are NULL. */
-#define FMT_NTAB	4
+/*
+ * The formats, in probe order (core/fmt.c); absent ones are NULL.  Raw
+ * is last: its probe says 1 for anything, so it wins only when no other
+ * format claims the file (ties go to the earlier entry).
+ */
+#define FMT_NTAB	5
 extern const struct fmt_ops *const fmt_table[FMT_NTAB];
 const struct fmt_ops	*fmt_find(const char *name);
 

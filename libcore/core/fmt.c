@@ -25,12 +25,14 @@ extern const struct fmt_ops	qcow2_ops;
 extern const struct fmt_ops	qed_ops;
 extern const struct fmt_ops	sparse_ops;
 extern const struct fmt_ops	a7_ops;
+extern const struct fmt_ops	raw_ops;
 
 const struct fmt_ops *const fmt_table[FMT_NTAB] = {
 	&qcow2_ops,
 	&qed_ops,
 	&sparse_ops,
 	&a7_ops,
+	&raw_ops,
 };
 
 const struct fmt_ops *
@@ -147,18 +149,6 @@ img_check_chain(struct img **imgs, size_t n, struct report *rp)
 	if (imgs[0]->ops->chain == NULL)
 		return -IMG_ENOOP;
 	return imgs[0]->ops->chain(imgs, n, rp);
-}
-
-int
-img_extract(struct img *img, const char *what, int fd, struct report *rp)
-{
-	int	rc;
-
-	if ((rc = img_recognised(img)) != 0)
-		return rc;
-	if (img->ops->extract == NULL)
-		return -IMG_ENOOP;
-	return img->ops->extract(img, what, fd, rp);
 }
 
 void

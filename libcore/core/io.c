@@ -238,6 +238,12 @@ read_head(int fd, uint8_t *buf, size_t len, size_t *got)
 
 #define IMG_PROBE_LEN	65536
 
+/*
+ * The highest probe score wins, the earlier format on a tie.  As in QEMU,
+ * a file no format claims is raw (its probe says 1 to anything): a
+ * format that knows its magic claims the file even when its header is
+ * bad, and then fails to open as itself rather than pass for raw.
+ */
 static int
 img_detect(struct img *img, const char *path, const struct fmt_ops **out)
 {
@@ -264,6 +270,8 @@ img_detect(struct img *img, const char *path, const struct fmt_ops **out)
 			best = fmt_table[i];
 		}
 	}
+	if (best == NULL)
+		best = fmt_find("raw");
 	if (best == NULL) {
 		img_set_error(img, "unknown image format");
 		rc = -IMG_EFORMAT;

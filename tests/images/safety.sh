@@ -105,7 +105,7 @@ same "extract onto the input" "$T/s.data" "$T/s.orig"
 # ---- failing work leaves an existing target as it was ----------------------
 printf 'precious\n' >"$T/target"
 cp "$T/target" "$T/target.orig"
-expect "failing extract" 1 "$BIN/imgmap" --extract -o "$T/target" \
+expect "failing extract" 1 "$BIN/imgmap" --extract=nosuch -o "$T/target" \
     "$T/q.qcow2"
 same "failing extract" "$T/target" "$T/target.orig"
 expect "failing repair (no key)" 1 env -u IMGKIT_A7_KEY "$BIN/imgrepair" \

@@ -136,8 +136,9 @@ expect "zero-byte file" 2 sparse-too-short "$T/empty.data"
 head -c 40 /dev/zero > "$T/vda.full.data"
 expect "40 NUL bytes" 1 sparse-not-a-stream "$T/vda.full.data"
 cp "$T/vda.full.data" "$T/other.data"
+# Not claimed as a stream, it is raw (as QEMU probes it): no check.
 "$BIN/imgcheck" "$T/other.data" > /dev/null 2>&1
-[ $? = 1 ] && ok "40 NUL bytes, not a backup's name" ||
+[ $? = 63 ] && ok "40 NUL bytes, not a backup's name" ||
     fail "40 NUL bytes, not a backup's name"
 "$MK" defect meta-huge "$T/huge.data"
 expect "meta length 2^63" 2 sparse-meta-length "$T/huge.data"
