@@ -92,8 +92,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (!chain && !img_format_has_check(img_format(imgs[0]))) {
-		warnx("'%s': format '%s' does not support checks", argv[0],
-		    img_format(imgs[0]));
+		/* qemu-img check's own words (exit 63), for scripts. */
+		warnx("This image format does not support checks");
 		img_close(imgs[0]);
 		free(imgs);
 		return EXIT_NOCHECK;
@@ -111,8 +111,7 @@ main(int argc, char **argv)
 		    img_error(imgs[0]) != NULL ? img_error(imgs[0]) :
 		    img_strerror(rc), argv[0], why, sizeof(why));
 	if (rc == -IMG_ENOCHECK)
-		warnx("'%s': this image format does not support checks",
-		    argv[0]);
+		warnx("This image format does not support checks");
 	if (!tc.quiet && rc != -IMG_ENOCHECK) {
 		if (tc.json) {
 			doc = json_object_new_object();
