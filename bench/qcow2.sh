@@ -32,3 +32,14 @@ for img in q1t q8g512; do
 	q=$(echo "$qemu" | sed -n 's/^#.* \([0-9.]*\) [0-9]*$/\1/p')
 	python3 -c "import sys; o,q=float(sys.argv[1]),float(sys.argv[2]); print('  speed-up: %.1fx' % (q/o if o else 0))" "$o" "$q"
 done
+# The guest map of the 1 TiB image: imgmap --output=json against qemu-img
+# map --output=json (issue 9's target: 20x, no more memory).
+f="$D/q1t.qcow2"
+echo "q1t.qcow2 map --output=json:"
+ours=$(python3 bench/timeit.py "  imgmap" "$N" "$B/bin/imgmap" --output=json "$f")
+qemu=$(python3 bench/timeit.py "  qemu-img map" "$N" qemu-img map --output=json "$f")
+echo "$ours" | grep -v '^#'
+echo "$qemu" | grep -v '^#'
+o=$(echo "$ours" | sed -n 's/^#.* \([0-9.]*\) [0-9]*$/\1/p')
+q=$(echo "$qemu" | sed -n 's/^#.* \([0-9.]*\) [0-9]*$/\1/p')
+python3 -c "import sys; o,q=float(sys.argv[1]),float(sys.argv[2]); print('  speed-up: %.1fx' % (q/o if o else 0))" "$o" "$q"

@@ -37,6 +37,8 @@ struct qmap {
 	uint64_t		 cursor;	/* mapped up to here */
 	bool			 recurse;
 	int			 dfd;		/* where data clusters are */
+	struct map_ext		 pend;		/* recurse: data not yet added */
+	bool			 have;
 };
 
 /* Count clusters below the file end with a stored refcount != 0. */
@@ -83,10 +85,43 @@ metadata_preallocated(struct img *img, struct qcow2 *q)
 	return count >= threshold;
 }
 
+/* The pending data run, split by the host file's holes. */
+static int
+flush(struct qmap *qm)
+{
+	if (!qm->have)
+		return 0;
+	qm->have = false;
+	return map_merge_add_recurse(&qm->m, &qm->pend, qm->dfd);
+}
+
 static int
 add(struct qmap *qm, struct map_ext *x)
 {
+	int	rc;
+
 	x->file = qm->q->data_file ? qm->q->data_file_path : NULL;
+	if (!qm->recurse)
+		return map_merge_add(&qm->m, x);
+	/*
+	 * Ask the host file about whole runs of adjacent data clusters, not
+	 * one cluster at a time: two lseek()s per run, as few as QEMU's.
+	 */
+	if (x->present && x->data && x->has_offset && !x->compressed &&
+	    !x->zero && x->damage == 0) {
+		if (qm->have && qm->pend.start + qm->pend.length == x->start &&
+		    qm->pend.offset + qm->pend.length == x->offset) {
+			qm->pend.length += x->length;
+			return 0;
+		}
+		if ((rc = flush(qm)) != 0)
+			return rc;
+		qm->pend = *x;
+		qm->have = true;
+		return 0;
+	}
+	if ((rc = flush(qm)) != 0)
+		return rc;
 	return map_merge_add(&qm->m, x);
 }
 
@@ -312,6 +347,8 @@ qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn, void *arg)
 	rc = qcow2_walk(&w);
 	if (rc == 0)
 		rc = map_hole(&qm, qm.end);
+	if (rc == 0)
+		rc = flush(&qm);
 	if (rc == 0)
 		rc = map_merge_end(&qm.m);
 	map_merge_free(&qm.m);
