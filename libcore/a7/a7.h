@@ -252,6 +252,13 @@ int	a7_check(struct img *img, struct report *rp);
 int	a7_info(struct img *img, struct json_object *obj);
 int	a7_map(struct img *img, const struct map_req *rq, map_fn *fn,
 	    void *arg);
+/*
+ * a7_map.c: who owns block b, as the guest map names it ("meta", "stream
+ * S PATH", "orphan", "unreadable", "encrypted"), into buf.
+ */
+void	a7_owner_str(const struct a7 *a, uint64_t b, char *buf, size_t len);
+/* a7_hostmap.c: every block of the file to hm_add(). */
+int	a7_hostmap(struct img *img, struct hmap_sink *hs);
 int	a7_extract(struct img *img, const char *what, int fd,
 	    struct report *rp);
 int	a7_repair(struct img *img, struct report *rp, const char *out_path);

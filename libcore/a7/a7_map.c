@@ -27,7 +27,7 @@ a7_need(struct img *img)
 	return rc;
 }
 
-static void
+void
 a7_owner_str(const struct a7 *a, uint64_t b, char *buf, size_t len)
 {
 	const struct a7_blk	*bk = &a->blk[b];
