@@ -17,6 +17,7 @@ const struct fmt_ops	qcow2_ops = {
 	.read = qcow2_read,
 	.backing = qcow2_backing,
 	.vsize = qcow2_vsize,
+	.hostmap = qcow2_hostmap,
 	.chain = NULL,
 	.extract = NULL,
 	.close = qcow2_close,
