@@ -225,7 +225,7 @@ map_print(void *arg, const struct map_ext *e)
  */
 static int
 extract_all(const struct tu_common *tc, char **argv, int argc,
-    const char *what, const char *outfile)
+    const char *what, const char *outfile, const struct img_extract_opts *xo)
 {
 	struct img_out	  o;
 	struct report	  rp;
@@ -251,7 +251,7 @@ extract_all(const struct tu_common *tc, char **argv, int argc,
 	errbuf[0] = '\0';
 	for (i = 0; i < argc && ex == 0; i++) {
 		report_init(&rp);
-		rc = img_extract(imgs[i], what, fd, &rp);
+		rc = img_extract_ex(imgs[i], what, fd, &rp, xo);
 		if (rp.nf > 0)
 			tu_report_human(&rp, argv[i], stderr);
 		if (rc != 0) {
@@ -578,6 +578,7 @@ main(int argc, char **argv)
 	struct map_out		 mo;
 	struct img		*img;
 	struct img_map_opts	 mopt;
+	struct img_extract_opts	 xopt;
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
 	bool			 extract = false, host = false, summary = false;
@@ -635,8 +636,13 @@ main(int argc, char **argv)
 	tu_signals(map_cmd.prog);
 	if (host)
 		return host_map(&tc, argv[0], summary);
-	if (extract)
-		return extract_all(&tc, argv, argc, what, outfile);
+	if (extract) {
+		/* --no-backing and --force mean the same to the extract. */
+		memset(&xopt, 0, sizeof(xopt));
+		xopt.no_backing = mopt.no_backing;
+		xopt.force = mopt.force;
+		return extract_all(&tc, argv, argc, what, outfile, &xopt);
+	}
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
 		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
 	memset(&mo, 0, sizeof(mo));

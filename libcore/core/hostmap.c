@@ -554,8 +554,11 @@ hostmap_extract_leaked(struct img *img, int fd, struct report *rp)
 	(void)rp;
 	if (fstat(fd, &st) != 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode)) {
+		img_set_error(img, "leaked bytes are written at their own "
+		    "offsets: the output must be a regular file (-o FILE)");
 		return -EINVAL;
+	}
 	x.img = img;
 	x.fd = fd;
 	if ((x.buf = malloc(HM_EXTRACT_CHUNK)) == NULL)
