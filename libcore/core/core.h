@@ -81,7 +81,12 @@ enum fmt_caps {
 	 */
 	FMT_OPAQUE		= 1u << 2,
 	/* extract's what names objects (archive files), never "leaked" */
-	FMT_NAMED		= 1u << 3
+	FMT_NAMED		= 1u << 3,
+	/*
+	 * Its probe claims any file (raw): forced, nothing is read to ask
+	 * it, as QEMU reads nothing for -f raw.
+	 */
+	FMT_ANYFILE		= 1u << 4
 };
 
 /* What fmt_ops.map is asked for. */

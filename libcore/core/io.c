@@ -236,7 +236,14 @@ read_head(int fd, uint8_t *buf, size_t len, size_t *got)
 	return 0;
 }
 
-#define IMG_PROBE_LEN	65536
+/*
+ * What the probes see: QEMU's BLOCK_PROBE_BUF_SIZE.  Every probe needs
+ * less (64 bytes at most); reading what QEMU reads also leaves the page
+ * cache as QEMU leaves it, and ext4 reports cached pages of unwritten
+ * (fallocated) extents as data to SEEK_DATA, so the map of a raw file
+ * would otherwise differ from qemu-img map's.
+ */
+#define IMG_PROBE_LEN	2048
 
 /*
  * The highest probe score wins, the earlier format on a tie.  As in QEMU,
@@ -297,7 +304,7 @@ img_forced(struct img *img, const struct fmt_ops *ops)
 	size_t			 got = 0;
 	int			 rc;
 
-	if (ops->probe == NULL || (ops->caps & FMT_OPAQUE))
+	if (ops->probe == NULL || (ops->caps & (FMT_OPAQUE | FMT_ANYFILE)))
 		return 0;
 	if ((buf = malloc(IMG_PROBE_LEN)) == NULL)
 		return -ENOMEM;

@@ -56,5 +56,5 @@ const struct fmt_ops	raw_ops = {
 	.chain = NULL,
 	.extract = NULL,
 	.close = NULL,
-	.caps = 0,
+	.caps = FMT_ANYFILE,
 };
