@@ -171,7 +171,7 @@ struct qed_wpos {
 	uint64_t	 j;		/* L2 index (l2 callbacks) */
 	uint64_t	 first;		/* the chunk of entries read: first */
 	size_t		 cnt;		/* and count */
-	uint64_t	*ep;		/* the entry; the visitor may change it */
+	uint64_t	*ep;		/* the entry: the visitor may change */
 	enum qed_off_err oe;		/* *ep as a table (L1) or a cluster
 					   (L2) offset; OK for 0 and 1 */
 	bool		 dirty;		/* set by the visitor: *ep changed */

@@ -39,7 +39,7 @@ struct qmap {
 	const struct map_req	*rq;
 	uint64_t		 size;	/* guest bytes */
 	struct map_merge	 m;
-	uint64_t		 last;	/* host offset of the run's last cluster */
+	uint64_t		 last;	/* the run's last host cluster */
 	bool			 inrun;	/* a run of data clusters goes on */
 };
 

@@ -5,8 +5,10 @@
  * open reads the fixed header (bytes past the end of a short file read as
  * zeros, as QEMU's file driver returns them), validates it exactly as
  * QEMU 7.2 does and reads the backing file name, which info shows and
- * the core's chain map opens (ops.backing).  info keeps qemu-img info's keys and values, dirty-flag false
- * included (QEMU hides NEED_CHECK), and adds ours.
+ * the core's chain map opens (ops.backing).  info keeps qemu-img info's
+ * keys and values, dirty-flag false included (QEMU hides NEED_CHECK),
+ * and adds ours; the backing file is never opened for it, so an image
+ * whose backing file is missing is described as qemu-img info does.
  */
 #include <errno.h>
 #include <stdlib.h>
