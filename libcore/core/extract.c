@@ -91,6 +91,9 @@ ex_zeros(struct ex *x, uint64_t off, uint64_t len)
 		if ((rc = ex_write(x, off, x->buf, n)) != 0)
 			return rc;
 		off += n;
+		/* Zeros to a pipe take time too: say how far they got. */
+		x->done = off;
+		ex_progress(x);
 	}
 	return 0;
 }
