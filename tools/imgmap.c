@@ -670,8 +670,13 @@ main(int argc, char **argv)
 		tu_fail(&tc, argv[0], "'%s': map failed: %s", argv[0], errbuf);
 	}
 	img_close(img);
-	if (tc.json)
-		fprintf(mo.fp, mo.first ? "[]\n" : "]\n");
+	/* Nothing mapped: qemu prints the empty entry it started from. */
+	if (tc.json && mo.first)
+		fprintf(mo.fp, "[{ \"start\": %" PRIu64 ", \"length\": 0, "
+		    "\"depth\": 0, \"present\": false, \"zero\": false, "
+		    "\"data\": false, \"compressed\": false}]\n", mopt.start);
+	else if (tc.json)
+		fprintf(mo.fp, "]\n");
 	if (mo.fp != stdout && spool_out(mo.fp) != 0)
 		tu_fail(&tc, argv[0], "cannot write the map: %s",
 		    strerror(errno));
