@@ -1061,11 +1061,11 @@ def main():
             print("mapdiff: 0/1 comparisons agree (0 images)")
             return 1
     sel = os.environ.get("CASES", "")
-    todo = [(n, f) for n, f in CASES if sel in n]
+    chosen = [(n, f) for n, f in CASES if sel in n]
     t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(
             max_workers=min(8, (os.cpu_count() or 2) * 2)) as ex:
-        results = list(ex.map(lambda nf: run_case(nf[0], nf[1], root), todo))
+        results = list(ex.map(lambda nf: run_case(nf[0], nf[1], root), chosen))
     total = sum(r.n for r in results)
     failed = 0
     for r in results:
