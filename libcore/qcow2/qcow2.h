@@ -330,6 +330,10 @@ int	qcow2_backing(struct img *img, char *name, size_t namelen, char *fmt,
 int	qcow2_read(struct img *img, const struct map_ext *run, uint64_t off,
 	    void *buf, size_t len, struct report *rp);
 
+/* qcow2_luks.c: "encrypt" of qemu-img info's format-specific data. */
+int	qcow2_info_encrypt(struct img *img, const struct qcow2 *q,
+	    struct json_object *data);
+
 /* qcow2_info.c, qcow2_map.c */
 int	qcow2_info(struct img *img, struct json_object *obj);
 int	qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,

@@ -126,6 +126,11 @@ qcow2_info(struct img *img, struct json_object *obj)
 			    info_bitmaps(q));
 	}
 	info_add_u64(data, "refcount-bits", q->rc_bits);
+	if ((rc = qcow2_info_encrypt(img, q, data)) != 0) {
+		json_object_put(fs);
+		json_object_put(data);
+		return rc;
+	}
 	if (q->h.version >= 3) {
 		if (q->data_file_name != NULL)
 			info_add_str(data, "data-file", q->data_file_name);
