@@ -41,12 +41,33 @@ struct qmap {
 	bool			 have;
 };
 
+/* How many of the first n refcounts of a refcount block are not 0. */
+static uint64_t
+nonzero_refcounts(const uint8_t *rb, uint32_t order, uint64_t n)
+{
+	uint64_t	k, c = 0;
+	size_t		w, b;
+
+	if (order < 3) {
+		for (k = 0; k < n; k++)
+			c += qcow2_rb_get(rb, order, k) != 0;
+		return c;
+	}
+	w = (size_t)1 << (order - 3);
+	for (k = 0; k < n; k++) {
+		for (b = 0; b < w && rb[k * w + b] == 0; b++)
+			;
+		c += b < w;
+	}
+	return c;
+}
+
 /* Count clusters below the file end with a stored refcount != 0. */
 static int
 refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t *count)
 {
 	uint64_t	 end = (img->size + q->cs - 1) >> q->h.cluster_bits;
-	uint64_t	 per = 1ULL << q->rb_bits, i, k, off, n = 0;
+	uint64_t	 per = 1ULL << q->rb_bits, i, off, n = 0;
 	uint8_t		*rb;
 	int		 rc = 0;
 
@@ -62,8 +83,8 @@ refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t *count)
 		}
 		if ((rc = img_pread_zf(img, off, rb, (size_t)q->cs, NULL)) != 0)
 			break;
-		for (k = 0; k < per && i * per + k < end; k++)
-			n += qcow2_rb_get(rb, q->h.refcount_order, k) != 0;
+		n += nonzero_refcounts(rb, q->h.refcount_order,
+		    end - i * per < per ? end - i * per : per);
 	}
 	free(rb);
 	*count = n;
@@ -259,6 +280,48 @@ map_hole(struct qmap *qm, uint64_t to)
 	return rc;
 }
 
+/*
+ * How many entries from i on are plain and adjacent: all empty, or all
+ * normal data clusters at aligned, consecutive host offsets (COPIED
+ * aside).  0 when entry i is neither or the image has extended L2 or an
+ * external data file, whose entries map_cluster() decides one by one.
+ */
+static uint64_t
+plain_run(const struct qmap *qm, const uint8_t *tab, uint64_t i, uint64_t e)
+{
+	const struct qcow2	*q = qm->q;
+	uint64_t		 off = e & QCOW2_L2E_OFFSET_MASK, r, n;
+
+	if (q->extl2 || q->data_file)
+		return 0;
+	if (e != 0 && ((e & ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK)) !=
+	    0 || off == 0 || (off & (q->cs - 1)) != 0))
+		return 0;
+	for (r = 1; i + r < q->l2_size; r++) {
+		n = be64_at(tab + (i + r) * 8);
+		if (e == 0 ? n != 0 : ((n & ~QCOW2_OFLAG_COPIED) !=
+		    off + (r << q->h.cluster_bits)))
+			break;
+	}
+	return r;
+}
+
+/* One piece for a plain run found by plain_run(). */
+static int
+run_piece(struct qmap *qm, uint64_t goff, uint64_t len, uint64_t e)
+{
+	struct map_ext	x;
+
+	memset(&x, 0, sizeof(x));
+	x.start = goff;
+	x.length = len;
+	if (e != 0) {
+		x.present = x.data = x.has_offset = true;
+		x.offset = e & QCOW2_L2E_OFFSET_MASK;
+	}
+	return add(qm, &x);
+}
+
 static int
 map_l1e(void *arg, struct qcow2_l2job *j)
 {
@@ -277,7 +340,7 @@ map_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 	struct qmap	*qm = arg;
 	struct qcow2	*q = qm->q;
 	uint64_t	 base = (uint64_t)j->l1idx * qm->span, goff, len, i;
-	uint64_t	 e, bm, tend;
+	uint64_t	 e, bm, tend, r;
 	char		 why[160];
 	int		 rc;
 
@@ -305,6 +368,21 @@ map_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 		bm = q->extl2 ? be64_at(tab + i * q->l2_entry_size + 8) : 0;
 		if (qm->cursor < goff && (rc = map_hole(qm, goff)) != 0)
 			return rc;
+		/*
+		 * Preallocated and freshly written tables hold long runs of
+		 * adjacent data clusters (or of empty entries): one piece
+		 * for the run, not one per cluster.
+		 */
+		if ((r = plain_run(qm, tab, i, e)) > 1) {
+			len = r << q->h.cluster_bits;
+			if (goff + len > qm->end)
+				len = qm->end - goff;
+			if ((rc = run_piece(qm, goff, len, e)) != 0)
+				return rc;
+			qm->cursor = goff + len;
+			i += r - 1;
+			continue;
+		}
 		if ((rc = map_cluster(qm, j, i, goff, len, e, bm)) != 0)
 			return rc;
 		qm->cursor = goff + len;
