@@ -21,54 +21,6 @@
 #include "a7/a7.h"
 #include "core/banned.h"
 
-struct a7h_find {
-	uint64_t	 off;
-	uint64_t	 end;
-	uint32_t	 code;
-};
-
-static int
-find_cmp(const void *a, const void *b)
-{
-	const struct a7h_find	*x = a, *y = b;
-
-	if (x->off != y->off)
-		return x->off < y->off ? -1 : 1;
-	return 0;
-}
-
-/* The findings that name host bytes, sorted by offset. */
-static int
-a7h_findings(const struct report *rp, struct a7h_find **out, size_t *nout)
-{
-	struct a7h_find		*f;
-	const struct finding	*x;
-	const struct pr_info	*pi;
-	size_t			 i, n = 0;
-
-	*out = NULL;
-	*nout = 0;
-	if (rp->nf == 0)
-		return 0;
-	if ((f = calloc(rp->nf, sizeof(*f))) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < rp->nf; i++) {
-		x = &rp->f[i];
-		if (!(x->flags & PC_HOST) || (pi = pr_info_get(x->id)) == NULL)
-			continue;
-		f[n].off = x->host_off;
-		if (!ck_add_u64(x->host_off, x->host_len > 0 ? x->host_len : 1,
-		    &f[n].end))
-			f[n].end = UINT64_MAX;
-		f[n].code = pi->code;
-		n++;
-	}
-	qsort(f, n, sizeof(*f), find_cmp);
-	*out = f;
-	*nout = n;
-	return 0;
-}
-
 /* Class of block b (b < nblocks), and its owner into buf (or NULL). */
 static const char *
 a7h_class(const struct a7 *a, uint64_t b, char *buf, size_t len,
@@ -104,7 +56,7 @@ a7h_class(const struct a7 *a, uint64_t b, char *buf, size_t len,
  */
 static int
 a7h_claim(struct hmap_sink *hs, uint64_t off, uint64_t len, const char *cls,
-    const char *owner, const struct a7h_find *f, size_t nf, size_t *act,
+    const char *owner, const struct hm_find *f, size_t nf, size_t *act,
     size_t *nact, size_t *next)
 {
 	uint32_t	codes[HMAP_MAX_OWNERS];
@@ -140,7 +92,7 @@ int
 a7_hostmap(struct img *img, struct hmap_sink *hs)
 {
 	struct a7	*a = img->priv;
-	struct a7h_find	*f = NULL;
+	struct hm_find	*f = NULL;
 	struct report	 rp;
 	const char	*cls, *owner;
 	char		 obuf[512];
@@ -153,7 +105,7 @@ a7_hostmap(struct img *img, struct hmap_sink *hs)
 	rc = a7_analyse(img, &rp);
 	if (rc != 0 && rc != -IMG_EKEY)
 		goto out;
-	if ((rc = a7h_findings(&rp, &f, &nf)) != 0)
+	if ((rc = hm_findings(&rp, &f, &nf)) != 0)
 		goto out;
 	if (nf > 0 && (act = calloc(nf, sizeof(*act))) == NULL) {
 		rc = -ENOMEM;

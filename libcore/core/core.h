@@ -114,6 +114,19 @@ int	hm_add(struct hmap_sink *hs, uint64_t off, uint64_t len,
  */
 int	hostmap_extract_leaked(struct img *img, int fd, struct report *rp);
 
+/*
+ * The findings of rp that name host bytes, as [off, end) with their code,
+ * sorted by offset (a finding at a point covers the byte there): formats
+ * put codes on the claims those bytes fall in.  Caller frees *out.
+ */
+struct hm_find {
+	uint64_t	off;
+	uint64_t	end;
+	uint32_t	code;
+};
+int	hm_findings(const struct report *rp, struct hm_find **out,
+	    size_t *nout);
+
 #define IMG_ERRMSG_MAX	256
 
 struct img {

@@ -571,3 +571,46 @@ out:
 	free(x.buf);
 	return rc;
 }
+
+static int
+find_cmp(const void *a, const void *b)
+{
+	const struct hm_find	*x = a, *y = b;
+
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return 0;
+}
+
+/* The findings that name host bytes, sorted by offset. */
+int
+hm_findings(const struct report *rp, struct hm_find **out, size_t *nout)
+{
+	struct hm_find		*f;
+	const struct finding	*x;
+	const struct pr_info	*pi;
+	size_t			 i, n = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (rp->nf == 0)
+		return 0;
+	if ((f = calloc(rp->nf, sizeof(*f))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < rp->nf; i++) {
+		x = &rp->f[i];
+		if (!(x->flags & PC_HOST) || (pi = pr_info_get(x->id)) == NULL)
+			continue;
+		f[n].off = x->host_off;
+		/* A finding at a point meets the byte there. */
+		if (!ck_add_u64(x->host_off, x->host_len > 0 ? x->host_len : 1,
+		    &f[n].end))
+			f[n].end = UINT64_MAX;
+		f[n].code = pi->code;
+		n++;
+	}
+	qsort(f, n, sizeof(*f), find_cmp);
+	*out = f;
+	*nout = n;
+	return 0;
+}

@@ -47,11 +47,6 @@ struct shm_ent {
 	uint32_t	 codes[HMAP_MAX_OWNERS];	/* findings met */
 };
 
-struct shm_find {
-	uint64_t	 off;
-	uint64_t	 end;
-	uint32_t	 code;
-};
 
 struct shm {
 	struct shm_ent	*e;
@@ -123,15 +118,6 @@ ent_cmp(const void *a, const void *b)
 	return (int)x->what - (int)y->what;
 }
 
-static int
-find_cmp(const void *a, const void *b)
-{
-	const struct shm_find	*x = a, *y = b;
-
-	if (x->off != y->off)
-		return x->off < y->off ? -1 : 1;
-	return 0;
-}
 
 static const char *const shm_cls[] = {
 	[SHM_META] = "meta",
@@ -244,39 +230,6 @@ shm_tile(struct shm *s)
 	return 0;
 }
 
-/* The findings that name host bytes, sorted by offset. */
-static int
-shm_findings(const struct report *rp, struct shm_find **out, size_t *nout)
-{
-	struct shm_find		*f;
-	const struct finding	*x;
-	const struct pr_info	*pi;
-	size_t			 i, n = 0;
-
-	*out = NULL;
-	*nout = 0;
-	if (rp->nf == 0)
-		return 0;
-	if ((f = calloc(rp->nf, sizeof(*f))) == NULL)
-		return -ENOMEM;
-	for (i = 0; i < rp->nf; i++) {
-		x = &rp->f[i];
-		if (!(x->flags & PC_HOST) || (pi = pr_info_get(x->id)) == NULL)
-			continue;
-		f[n].off = x->host_off;
-		/* A finding at a point meets the byte there. */
-		if (!ck_add_u64(x->host_off, x->host_len > 0 ? x->host_len : 1,
-		    &f[n].end))
-			f[n].end = UINT64_MAX;
-		f[n].code = pi->code;
-		n++;
-	}
-	qsort(f, n, sizeof(*f), find_cmp);
-	*out = f;
-	*nout = n;
-	return 0;
-}
-
 static void
 codes_add(uint32_t *codes, uint8_t *n, uint32_t code)
 {
@@ -291,7 +244,7 @@ codes_add(uint32_t *codes, uint8_t *n, uint32_t code)
 
 /* Each claim gets the codes of the findings whose host bytes it meets. */
 static int
-shm_codes(struct shm *s, const struct shm_find *f, size_t nf)
+shm_codes(struct shm *s, const struct hm_find *f, size_t nf)
 {
 	struct shm_ent	*e;
 	size_t		*act, nact = 0, i, j = 0, k;
@@ -380,7 +333,7 @@ sparse_hostmap(struct img *img, struct hmap_sink *hs)
 	struct sparse		*sp = img->priv;
 	struct sparse_walk_opts	 wo;
 	struct sparse_totals	 tot;
-	struct shm_find		*f = NULL;
+	struct hm_find		*f = NULL;
 	struct report		 rp;
 	struct shm		 s;
 	size_t			 nf = 0;
@@ -403,7 +356,7 @@ sparse_hostmap(struct img *img, struct hmap_sink *hs)
 	}
 	if ((rc = shm_frames(&s, &sp->meta, &tot, &rp)) != 0 ||
 	    (rc = shm_tile(&s)) != 0 ||
-	    (rc = shm_findings(&rp, &f, &nf)) != 0)
+	    (rc = hm_findings(&rp, &f, &nf)) != 0)
 		goto out;
 	if ((rc = shm_codes(&s, f, nf)) != 0)
 		goto out;
