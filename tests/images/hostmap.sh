@@ -144,6 +144,33 @@ if "$BIN/imgmap" --extract=leaked -o "$T/leak.out" "$T/leak.qcow2"; then
 else
 	fail "imgmap --extract=leaked"
 fi
+# qcow2 classes, one fixture each, built by qemu-img as users have them: a
+# snapshot (its table and L1, a cluster both layers own), compressed and
+# bitmap clusters, a LUKS header, and data cut off by the end of the file.
+if ! command -v qemu-img >/dev/null 2>&1 ||
+    ! command -v qemu-io >/dev/null 2>&1; then
+	fail "qemu-img and qemu-io are needed (make deps installs them)"
+elif qemu-img create -q -f qcow2 "$T/cs.qcow2" 16M &&
+    qemu-io -c 'write -P 1 0 128k' "$T/cs.qcow2" >/dev/null &&
+    qemu-img snapshot -c s1 "$T/cs.qcow2" &&
+    qemu-io -c 'write -P 2 0 64k' -c 'write -c -P 3 1M 64k' \
+    "$T/cs.qcow2" >/dev/null &&
+    qemu-img bitmap --add "$T/cs.qcow2" b0 &&
+    qemu-io -c 'write -P 4 2M 64k' "$T/cs.qcow2" >/dev/null &&
+    qemu-img create -q -f qcow2 "$T/pe.qcow2" 16M &&
+    qemu-io -c 'write -P 1 0 192k' "$T/pe.qcow2" >/dev/null &&
+    truncate -s -100000 "$T/pe.qcow2" &&
+    qemu-img create -q -f qcow2 --object secret,id=s0,data=pw \
+    -o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 \
+    "$T/enc.qcow2" 1M; then
+	hmap q-snap "$T/cs.qcow2" -- header header-ext l1 l2 data \
+	    compressed shared snapshot-table snapshot-l1 bitmap-directory \
+	    bitmap-table bitmap-data refcount-table refcount-block free
+	hmap q-past "$T/pe.qcow2" -- past-end:qcow2-ref-past-eof
+	hmap q-luks "$T/enc.qcow2" -- crypto-header
+else
+	fail "qcow2 class fixtures could not be built"
+fi
 if command -v qemu-img >/dev/null 2>&1 &&
     command -v qemu-io >/dev/null 2>&1 &&
     qemu-img create -q -f qed "$T/a.qed" 64M 2>/dev/null &&
