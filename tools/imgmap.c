@@ -149,6 +149,14 @@ map_human(struct map_out *mo, const struct map_ext *e)
 {
 	const char	*file = e->file != NULL ? e->file : mo->name;
 
+	if (e->damage != 0) {
+		const struct pr_info	*pi = pr_info_by_code(e->damage);
+
+		/* --force: the ranges read as zeros through damage. */
+		printf("%#-16" PRIx64 "%#-16" PRIx64 "%-16s%s  %s\n", e->start,
+		    e->length, "damaged", file, pi != NULL ? pi->name : "?");
+		return 0;
+	}
 	if (e->data && !e->has_offset && mo->qemu) {
 		mo->err_msg = "File contains external, encrypted or "
 		    "compressed clusters.";
@@ -190,13 +198,14 @@ map_print(void *arg, const struct map_ext *e)
 	if (mo->json)
 		return map_json(mo, e);
 	human_header(mo);
-	if (!x.data || x.zero) {
+	if ((!x.data || x.zero) && x.damage == 0) {
 		x.data = false;
 		x.zero = true;
 	}
 	if (mo->have && mo->cur.start + mo->cur.length == x.start &&
 	    mo->cur.depth == x.depth && mo->cur.present == x.present &&
 	    mo->cur.zero == x.zero && mo->cur.data == x.data &&
+	    mo->cur.damage == x.damage &&
 	    mo->cur.has_offset == x.has_offset && (!x.has_offset ||
 	    mo->cur.offset + mo->cur.length == x.offset) &&
 	    mo->cur.owner == NULL && x.owner == NULL &&
@@ -216,6 +225,29 @@ map_print(void *arg, const struct map_ext *e)
 		mo->cur.owner = mo->owner;
 	}
 	return 0;
+}
+
+/* --extract on a terminal: how far it got, on one line of stderr. */
+static bool	progress_shown;
+
+static void
+progress(void *arg, uint64_t done, uint64_t total)
+{
+	const char	*name = arg;
+
+	if (total == 0)
+		return;
+	fprintf(stderr, "\r%s: %5.1f%% (%" PRIu64 " of %" PRIu64 " bytes)",
+	    name, 100.0 * (double)done / (double)total, done, total);
+	progress_shown = true;
+}
+
+static void
+progress_end(void)
+{
+	if (progress_shown)
+		fputc('\n', stderr);
+	progress_shown = false;
 }
 
 /*
@@ -252,6 +284,7 @@ extract_all(const struct tu_common *tc, char **argv, int argc,
 	for (i = 0; i < argc && ex == 0; i++) {
 		report_init(&rp);
 		rc = img_extract_ex(imgs[i], what, fd, &rp, xo);
+		progress_end();
 		if (rp.nf > 0)
 			tu_report_human(&rp, argv[i], stderr);
 		if (rc != 0) {
@@ -260,7 +293,8 @@ extract_all(const struct tu_common *tc, char **argv, int argc,
 			    what ? what : "", img_error(imgs[i]) != NULL ?
 			    img_error(imgs[i]) : img_strerror(rc));
 			ex = 1;
-		} else if (rp.c.corruptions > 0 || rp.c.check_errors > 0) {
+		} else if (!xo->force && (rp.c.corruptions > 0 ||
+		    rp.c.check_errors > 0)) {
 			snprintf(errbuf, sizeof(errbuf), "'%s': %s in the "
 			    "data; output not written", argv[i],
 			    rp.c.check_errors > 0 ? "check errors" :
@@ -641,6 +675,10 @@ main(int argc, char **argv)
 		memset(&xopt, 0, sizeof(xopt));
 		xopt.no_backing = mopt.no_backing;
 		xopt.force = mopt.force;
+		if (isatty(STDERR_FILENO) && !tc.json) {
+			xopt.progress = progress;
+			xopt.parg = argv[0];
+		}
 		return extract_all(&tc, argv, argc, what, outfile, &xopt);
 	}
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)

@@ -151,8 +151,8 @@ add(struct qmap *qm, struct map_ext *x)
  * host is the offset at fault, where the offset of the entry holding it.
  */
 static int
-damaged(struct qmap *qm, uint64_t goff, uint64_t len, enum pr_id id,
-    const char *what)
+damaged(struct qmap *qm, uint64_t goff, uint64_t len, uint64_t host,
+    enum pr_id id, const char *what)
 {
 	const struct pr_info	*pi = pr_info_get(id);
 	struct map_ext		 x;
@@ -166,6 +166,9 @@ damaged(struct qmap *qm, uint64_t goff, uint64_t len, enum pr_id id,
 	x.start = goff;
 	x.length = len;
 	x.damage = pi->code;
+	/* The offset of a damaged run is the bad one, for the finding. */
+	x.has_offset = true;
+	x.offset = host;
 	return add(qm, &x);
 }
 
@@ -190,7 +193,7 @@ map_cluster(struct qmap *qm, const struct qcow2_l2job *j, uint64_t idx,
 			    "found in image with external data file (L2 "
 			    "offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")",
 			    j->l2off, idx);
-			return damaged(qm, goff, len,
+			return damaged(qm, goff, len, e & q->coffset_mask,
 			    PR_QCOW2_COMPRESSED_DATA_FILE, why);
 		}
 		x.present = x.data = x.compressed = true;
@@ -201,7 +204,7 @@ map_cluster(struct qmap *qm, const struct qcow2_l2job *j, uint64_t idx,
 		snprintf(why, sizeof(why), "Invalid cluster entry found (L2 "
 		    "offset: %#" PRIx64 ", L2 index: %#" PRIx64 ")", j->l2off,
 		    idx);
-		return damaged(qm, goff, len, kind == QCOW2_L2_NORMAL ?
+		return damaged(qm, goff, len, off, kind == QCOW2_L2_NORMAL ?
 		    PR_QCOW2_SUBCLUSTER_BITMAP : PR_QCOW2_UNALLOC_SUBCLUSTER,
 		    why);
 	}
@@ -210,7 +213,7 @@ map_cluster(struct qmap *qm, const struct qcow2_l2job *j, uint64_t idx,
 		snprintf(why, sizeof(why), "Cluster allocation offset %#"
 		    PRIx64 " unaligned (L2 offset: %#" PRIx64 ", L2 index: %#"
 		    PRIx64 ")", off, j->l2off, idx);
-		return damaged(qm, goff, len, kind == QCOW2_L2_NORMAL ?
+		return damaged(qm, goff, len, off, kind == QCOW2_L2_NORMAL ?
 		    PR_QCOW2_DATA_MISALIGNED : PR_QCOW2_ZERO_MISALIGNED, why);
 	}
 	if ((kind == QCOW2_L2_NORMAL || kind == QCOW2_L2_ZERO_ALLOC) &&
@@ -218,7 +221,8 @@ map_cluster(struct qmap *qm, const struct qcow2_l2job *j, uint64_t idx,
 		snprintf(why, sizeof(why), "External data file host cluster "
 		    "offset %#" PRIx64 " does not match guest cluster offset: "
 		    "%#" PRIx64 ", L2 index: %#" PRIx64 ")", off, goff, idx);
-		return damaged(qm, goff, len, PR_QCOW2_DATA_MISALIGNED, why);
+		return damaged(qm, goff, len, off, PR_QCOW2_DATA_MISALIGNED,
+		    why);
 	}
 	switch (kind) {
 	case QCOW2_L2_UNALLOCATED:
@@ -353,8 +357,8 @@ map_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 		    j->l1idx);
 		goff = qm->cursor;
 		qm->cursor = tend;
-		return damaged(qm, goff, tend - goff, PR_QCOW2_L2_MISALIGNED,
-		    why);
+		return damaged(qm, goff, tend - goff, j->l2off,
+		    PR_QCOW2_L2_MISALIGNED, why);
 	}
 	if (tab == NULL)
 		return map_hole(qm, tend);
