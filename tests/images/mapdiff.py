@@ -1011,6 +1011,34 @@ def cmp_force(r, d, img, dmg):
     r.fail("force", "no run over guest [%d, %d) carries \"damage\"" % (a, b))
 
 
+def cmp_force_extract(r, d, img, dmg):
+    """--force --extract writes the disk, the damaged range as zeros."""
+    out = os.path.join(d, "forced.raw")
+    argv = [IMGMAP, "--force", "--extract", "-o", out, img]
+    rc, o, err = run(argv, d)
+    verbose(r, "force-extract", argv, rc, o, err)
+    if rc != 0:
+        r.fail("force-extract", "exit %d, want 0: %s" % (
+            rc, (err.strip() or o.strip())[:160]))
+        return
+    if "damage" not in err and "corruption" not in err:
+        r.fail("force-extract", "the damage is not reported on stderr")
+        return
+    rc, qi, _ = run(["qemu-img", "info", "--output=json", img], d)
+    size = json.loads(qi)["virtual-size"] if rc == 0 else None
+    path = out if os.path.isabs(out) else os.path.join(d, out)
+    if size is not None and os.path.getsize(path) != size:
+        r.fail("force-extract", "%d bytes, want the disk's %d" % (
+            os.path.getsize(path), size))
+        return
+    with open(path, "rb") as f:
+        f.seek(dmg[0])
+        if f.read(dmg[1]).count(0) != dmg[1]:
+            r.fail("force-extract", "damaged guest range is not zeros")
+            return
+    r.ok("force-extract")
+
+
 def run_case(name, fn, root):
     r = Result(name)
     d = os.path.join(root, name)
@@ -1030,6 +1058,7 @@ def run_case(name, fn, root):
     cmp_extract(r, d, img)
     if "damage" in spec:
         cmp_force(r, d, img, spec["damage"])
+        cmp_force_extract(r, d, img, spec["damage"])
     for start, length in spec.get("ranges", ()):
         q = ["qemu-img", "map", "--output=json", "--start-offset",
              str(start)]
