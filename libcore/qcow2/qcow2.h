@@ -251,7 +251,12 @@ void	qcow2_compressed_range(const struct qcow2 *q, uint64_t e,
 	    uint64_t *off, uint64_t *len);
 
 /* qcow2_refcount.c: the computed counts and stored refcount lookups. */
-#define QCOW2_CNT_SPILL	0xffffU
+/*
+ * One byte per host cluster: nearly every cluster is referenced once or
+ * twice; counts from QCOW2_CNT_SPILL up live in a small hash table.
+ */
+typedef uint8_t	qcow2_cnt_t;
+#define QCOW2_CNT_SPILL	0xffU
 
 struct qcow2_spill {
 	uint64_t	k;		/* cluster + 1; 0 = empty slot */
@@ -259,11 +264,11 @@ struct qcow2_spill {
 };
 
 struct qcow2_counts {
-	uint16_t		*a;	/* QCOW2_CNT_SPILL: see sp */
+	qcow2_cnt_t		*a;	/* QCOW2_CNT_SPILL: see sp */
 	uint64_t		 n;	/* clusters covered */
 	uint64_t		 cap;
 	uint64_t		 max;	/* maximum refcount of the width */
-	uint16_t		 fastmax;	/* below this, a[k]++ is safe */
+	qcow2_cnt_t		 fastmax;	/* below this, a[k]++ is safe */
 	struct qcow2_spill	*sp;
 	size_t			 sp_cap;	/* power of two */
 	size_t			 sp_n;

@@ -32,7 +32,7 @@
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-#define QCOW2_RBWIN_BYTES	(4ULL << 20)	/* refcount block window */
+#define QCOW2_RBWIN_BYTES	(1ULL << 20)	/* refcount block window */
 #define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
 
 struct rbwin {
@@ -486,9 +486,9 @@ run_len(const uint8_t *buf, uint64_t i, uint64_t l2n, uint64_t e,
 
 /* Are all r counters below fm (so each may take one more)? */
 static inline bool
-run_below(const uint16_t *a, uint64_t r, uint16_t fm)
+run_below(const qcow2_cnt_t *a, uint64_t r, qcow2_cnt_t fm)
 {
-	uint16_t	top = 0;
+	qcow2_cnt_t	top = 0;
 	uint64_t	x;
 
 	for (x = 0; x < r; x++)
@@ -497,7 +497,7 @@ run_below(const uint16_t *a, uint64_t r, uint16_t fm)
 }
 
 static inline void
-run_inc(uint16_t *a, uint64_t r)
+run_inc(qcow2_cnt_t *a, uint64_t r)
 {
 	uint64_t	x;
 
@@ -564,7 +564,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	uint64_t		 alloc = 0, frag = 0, bad, cb = q->h.cluster_bits;
 	uint64_t		 cs = q->cs, l2n = q->l2_size, esz = q->l2_entry_size;
 	uint64_t		 r, x;
-	uint16_t		*a, fm;
+	qcow2_cnt_t		*a, fm;
 	uint8_t			*cf;
 	bool			 fast, note;
 	int			 rc;
@@ -1025,13 +1025,13 @@ mm_report(struct ck *ck, const struct mismatch *m)
 
 /* Are the 32 counters at a all zero? */
 static inline bool
-zero32(const uint16_t *a)
+zero32(const qcow2_cnt_t *a)
 {
-	uint64_t	w[8], acc = 0;
-	int		i;
+	uint64_t	w[32 * sizeof(*a) / 8], acc = 0;
+	size_t		i;
 
 	memcpy(w, a, sizeof(w));
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++)
 		acc |= w[i];
 	return acc == 0;
 }
@@ -1045,7 +1045,7 @@ static bool
 block_all_one(const struct ck *ck, const uint8_t *rb, uint64_t k0,
     uint64_t k1)
 {
-	const uint16_t	*a = ck->cnt->a + k0;
+	const qcow2_cnt_t *a = ck->cnt->a + k0;
 	uint64_t	 x, m = k1 - k0;
 	unsigned	 acc = 0;
 	uint8_t		 cacc = 0;
@@ -1157,7 +1157,7 @@ compare(struct ck *ck, uint64_t *highest)
 			 * Skip zero counters 32 at a time, so a huge sparse
 			 * file does not cost a loop step per cluster.
 			 */
-			const uint16_t	*a = ck->cnt->a;
+			const qcow2_cnt_t *a = ck->cnt->a;
 
 			for (k = k0; k < k1; k++) {
 				if ((k & 31) == 0 && k + 32 <= k1 &&
@@ -1174,7 +1174,7 @@ compare(struct ck *ck, uint64_t *highest)
 			/* Every refcount 1, as computed, COPIED all set. */
 			*highest = k1 - 1;
 		} else if (q->h.refcount_order == 4) {
-			const uint16_t	*a = ck->cnt->a;
+			const qcow2_cnt_t *a = ck->cnt->a;
 			uint64_t	 r1;
 
 			/* Equal, not spilled, COPIED summary consistent. */

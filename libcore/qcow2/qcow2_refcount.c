@@ -2,10 +2,10 @@
 /*
  * qcow2_refcount.c --- computed reference counts and stored refcounts.
  *
- * The computed counts live in one compact array of 16-bit counters, one
+ * The computed counts live in one compact array of 8-bit counters, one
  * per host cluster, sized from the file length (qemu grows it for ranges
- * that end less than one cluster past EOF; so do we).  Counts of 0xffff
- * and above spill into a small hash table, so memory stays two bytes per
+ * that end less than one cluster past EOF; so do we).  Counts of 0xff
+ * and above spill into a small hash table, so memory stays one byte per
  * host cluster whatever the refcount width.
  *
  * Stored refcounts are read through the refcount table: entry n / per
@@ -39,7 +39,7 @@ qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
 	c->n = nclusters;
 	c->max = max;
 	/* a[k] + 1 must stay below both the spill mark and the maximum. */
-	c->fastmax = (uint16_t)(max < CNT_SPILL - 1 ? max : CNT_SPILL - 1);
+	c->fastmax = (qcow2_cnt_t)(max < CNT_SPILL - 1 ? max : CNT_SPILL - 1);
 	*out = c;
 	return 0;
 }
@@ -121,7 +121,7 @@ qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k)
 int
 qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k, bool *overflow)
 {
-	uint16_t	*na;
+	qcow2_cnt_t	*na;
 	uint64_t	 v, ncap;
 
 	*overflow = false;
@@ -148,7 +148,7 @@ qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k, bool *overflow)
 	}
 	v++;
 	if (v < CNT_SPILL) {
-		c->a[k] = (uint16_t)v;
+		c->a[k] = (qcow2_cnt_t)v;
 		return 0;
 	}
 	c->a[k] = CNT_SPILL;
@@ -207,7 +207,7 @@ qcow2_counts_add(struct qcow2_counts *c, uint64_t k, uint64_t m,
 	}
 	v += m;
 	if (v < CNT_SPILL) {
-		c->a[k] = (uint16_t)v;
+		c->a[k] = (qcow2_cnt_t)v;
 		return 0;
 	}
 	c->a[k] = CNT_SPILL;

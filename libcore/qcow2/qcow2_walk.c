@@ -22,7 +22,7 @@
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
 
-#define QCOW2_BATCH_BYTES	(16ULL << 20)	/* L2 tables per read */
+#define QCOW2_BATCH_BYTES	(4ULL << 20)	/* L2 tables per read */
 
 static int
 job_cmp(const void *a, const void *b)
