@@ -204,6 +204,13 @@ int	fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int	fd_write_full(int fd, const void *buf, size_t len);
 
 /*
+ * Copy img's file into fd (a new, empty regular file) for a repair into a
+ * copy: data extents only, zero chunks left as holes, the same length,
+ * synced.
+ */
+int	img_copy_sparse(struct img *img, int fd);
+
+/*
  * Open a file we read (or, rdwr, repair): regular files and block devices
  * only (their real size in *size), never blocking on a FIFO, with QEMU's
  * image locks unless nolock.  On failure a message in err.

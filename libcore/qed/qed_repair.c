@@ -21,29 +21,12 @@
 #include "qed/qed.h"
 #include "core/banned.h"
 
-/* Bytes copied per read when cloning the image. */
-#define QED_COPY_CHUNK	(1024u * 1024)
-
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
-/* Copy img to a new file at path; zero chunks stay holes. */
+/* Copy img to a new file at path, sparse (img_copy_sparse()). */
 static int
 qed_copy(struct img *img, const char *path)
 {
 	struct stat	 a, b;
-	uint8_t		*buf;
-	uint64_t	 off, size = img_file_size(img);
-	size_t		 n;
-	int		 fd, rc = 0;
+	int		 fd, rc;
 
 	/* Never truncate the image we are reading. */
 	if (stat(path, &b) == 0 && fstat(img->fd, &a) == 0 &&
@@ -51,30 +34,12 @@ qed_copy(struct img *img, const char *path)
 		img_set_error(img, "'%s' is the image itself", path);
 		return -EINVAL;
 	}
-	if ((buf = malloc(QED_COPY_CHUNK)) == NULL)
-		return -ENOMEM;
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	for (off = 0; off < size; off += n) {
-		n = size - off < QED_COPY_CHUNK ? (size_t)(size - off) :
-		    QED_COPY_CHUNK;
-		if ((rc = img_pread(img, off, buf, n)) != 0)
-			break;
-		if (!all_zero(buf, n) &&
-		    (rc = fd_pwrite_full(fd, buf, n, off)) != 0)
-			break;
-	}
-	if (rc == 0 && ftruncate(fd, (off_t)size) != 0)
-		rc = -errno;
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
+	    0644)) < 0)
+		return -errno;
+	rc = img_copy_sparse(img, fd);
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
-out:
-	free(buf);
 	return rc;
 }
 
