@@ -90,7 +90,8 @@ const char		*pr_fix_name(enum pr_fix fix);
 enum pc_flags {
 	PC_HOST    = 1u << 0,	/* off/len are meaningful */
 	PC_GUEST   = 1u << 1,	/* goff/glen are meaningful */
-	PC_NOCOUNT = 1u << 2	/* the format keeps the counters itself */
+	PC_NOCOUNT = 1u << 2,	/* the format keeps the counters itself */
+	PC_ENTRY   = 1u << 3	/* finding: entry_off/entry_len are known */
 };
 
 struct pr_ctx {
@@ -118,6 +119,13 @@ struct finding {
 	char		*path;		/* owned */
 	char		*msg;		/* owned */
 	bool		 fixed;		/* repaired (or would be, dry run) */
+	/*
+	 * The on-disk entry that holds the bad value (PC_ENTRY), when it
+	 * is not the host range at stake: for a bad pointer, the table
+	 * entry naming the range.  img_check() fills it in.
+	 */
+	uint64_t	 entry_off;
+	uint64_t	 entry_len;
 };
 
 /* qemu-img check's counters, kept by every format that has a check. */
@@ -152,6 +160,14 @@ struct report {
 	bool			 force;		/* walk what qemu would refuse */
 	bool			 nomem;		/* a finding was lost to ENOMEM */
 	struct json_object	*extra;		/* format facts for the JSON */
+	/*
+	 * Told of each finding as it is kept, from the thread running the
+	 * check (may be NULL): a viewer shows findings as they are found.
+	 * f is valid during the call only.
+	 */
+	void			(*on_finding)(void *arg,
+				    const struct finding *f);
+	void			*on_arg;
 };
 
 void	report_init(struct report *rp);
@@ -368,6 +384,62 @@ const char	*const *img_format_names(void);
 /* Is there a format called name, and does it have a check? */
 bool		 img_format_known(const char *name);
 bool		 img_format_has_check(const char *name);
+
+/* ---- bytes and fields (the viewer) -------------------------------------- */
+
+/*
+ * Read len bytes of the image file at off into buf (read-only; the file
+ * itself, not the guest disk).  Bytes past the end of the file read as
+ * zeros; *got (may be NULL) says how many came from the file.
+ */
+int		 img_read_bytes(struct img *img, uint64_t off, void *buf,
+		    size_t len, size_t *got);
+
+/*
+ * What the caller knows of a byte from the host map (img_hostmap()): the
+ * class and first owner of the run holding it, and the run.  It tells a
+ * format which structure the byte is in without a walk of its own.
+ */
+struct img_where {
+	const char	*cls;		/* "l2", "frame-header"; may be NULL */
+	const char	*owner;		/* may be NULL */
+	uint64_t	 run_off;
+	uint64_t	 run_len;
+};
+
+#define IMG_FIELD_NAME		64
+#define IMG_FIELD_MEANING	160
+/* One decoded on-disk field. */
+struct img_field {
+	uint64_t	 off;		/* its first byte in the file */
+	uint64_t	 len;		/* its length in bytes */
+	char		 name[IMG_FIELD_NAME];	/* "L2[17]", "header.size" */
+	uint64_t	 value;		/* raw value (has_value) */
+	bool		 has_value;
+	/* What it says: "COPIED, offset 0x50000". */
+	char		 meaning[IMG_FIELD_MEANING];
+	uint64_t	 target;	/* the host offset it points at */
+	bool		 has_target;
+};
+
+/*
+ * Name and decode the field holding host byte host_off, given what the
+ * host map says of it (w, may be NULL: header fields and tables whose
+ * place the header gives are still found).  Strings from the image are
+ * made safe.  0 with *out filled; -IMG_ENOOP when the format has nothing
+ * to say of that byte; I/O errors.
+ */
+int		 img_describe(struct img *img, uint64_t host_off,
+		    const struct img_where *w, struct img_field *out);
+
+/*
+ * The on-disk entry holding the value finding f is about (a table entry
+ * for a bad pointer, a refcount entry for a wrong count) in *off and
+ * *len.
+ * 0 when the format can tell; -IMG_ENOOP when not.
+ */
+int		 img_finding_entry(struct img *img, const struct finding *f,
+		    uint64_t *off, uint64_t *len);
 
 /* Ask walkers to stop (from a signal handler): sets a flag only. */
 void		 img_interrupt(void);

@@ -575,6 +575,11 @@ finding_json(const struct finding *f, bool repairing)
 		add_u64(o, "guest-offset", f->guest_off);
 		add_u64(o, "guest-length", f->guest_len);
 	}
+	if (f->flags & PC_ENTRY) {
+		/* The entry holding the bad value, where it is elsewhere. */
+		add_u64(o, "entry-offset", f->entry_off);
+		add_u64(o, "entry-length", f->entry_len);
+	}
 	if (repairing)
 		json_object_object_add(o, "fixed",
 		    json_object_new_boolean(f->fixed));

@@ -68,6 +68,15 @@ struct fmt_ops {
 			    struct report *rp);
 	int		(*extract)(struct img *img, const char *what, int fd,
 			    struct report *rp);
+	/*
+	 * The field holding host byte off (img_describe()); w may be NULL.
+	 * -IMG_ENOOP when the format has nothing to say of that byte.
+	 */
+	int		(*describe)(struct img *img, uint64_t off,
+			    const struct img_where *w, struct img_field *out);
+	/* The entry holding the value f is about (img_finding_entry()). */
+	int		(*locate)(struct img *img, const struct finding *f,
+			    uint64_t *off, uint64_t *len);
 	void		(*close)(struct img *img);
 	unsigned	 caps;		/* enum fmt_caps */
 };

@@ -87,9 +87,30 @@ img_recognised(struct img *img)
 int
 img_check(struct img *img, struct report *rp)
 {
+	struct finding	*f;
+	uint64_t	 off, len;
+	size_t		 i;
+	int		 rc;
+
 	if (img->ops->check == NULL)
 		return -IMG_ENOCHECK;
-	return img->ops->check(img, rp);
+	rc = img->ops->check(img, rp);
+	/*
+	 * Where a finding's range at stake is not the entry holding the bad
+	 * value (a pointer, a refcount), say where that entry is.
+	 */
+	for (i = 0; img->ops->locate != NULL && i < rp->nf; i++) {
+		f = &rp->f[i];
+		if (img_finding_entry(img, f, &off, &len) != 0)
+			continue;
+		if ((f->flags & PC_HOST) && off == f->host_off &&
+		    len == f->host_len)
+			continue;
+		f->entry_off = off;
+		f->entry_len = len;
+		f->flags |= PC_ENTRY;
+	}
+	return rc;
 }
 
 bool

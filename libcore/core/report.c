@@ -252,6 +252,8 @@ report_keep(struct report *rp, enum pr_id id, const struct pr_info *pi,
 		return;
 	}
 	rp->nf++;
+	if (rp->on_finding != NULL)
+		rp->on_finding(rp->on_arg, f);
 }
 
 bool

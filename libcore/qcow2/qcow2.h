@@ -339,6 +339,12 @@ int	qcow2_read(struct img *img, const struct map_ext *run, uint64_t off,
 int	qcow2_info_encrypt(struct img *img, const struct qcow2 *q,
 	    struct json_object *data);
 
+/* qcow2_describe.c: the field under a byte; a finding's entry. */
+int	qcow2_describe(struct img *img, uint64_t off, const struct img_where *w,
+	    struct img_field *out);
+int	qcow2_locate(struct img *img, const struct finding *f, uint64_t *off,
+	    uint64_t *len);
+
 /* qcow2_info.c, qcow2_map.c */
 int	qcow2_info(struct img *img, struct json_object *obj);
 int	qcow2_map(struct img *img, const struct map_req *rq, map_fn *fn,

@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2_describe.c --- name and decode the qcow2 field under a host byte,
+ * and find the entry a finding is about (for the viewer and the JSON).
+ *
+ * The header says where the header fields, its extensions, the backing
+ * file name, the active L1 table and the refcount table are; the refcount
+ * table (read at open) says where every refcount block is.  L2 tables and
+ * snapshot L1 tables are known only to a walk: the caller's host map
+ * (struct img_where) tells us a byte is in one, and since both are
+ * cluster aligned (QEMU refuses anything else) the entry index follows
+ * from the offset.  Values are read from the file, not from our decoded
+ * copies, so a damaged field shows what is on disk.
+ *
+ * A finding names the structure it is about in its path ("active L1[0]
+ * -> L2 @0x40000 [17]", "refcount block 0 [5]", "refcount table [3]"),
+ * which qcow2_locate() turns back into the entry's bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qcow2/qcow2.h"
+#include "core/banned.h"
+
+/* The header area we decode: cluster 0, at most this much of it. */
+#define QD_HDR_READ	(64u * 1024)
+
+/* Fixed header fields ("Header", qcow2 spec). */
+static const struct qd_hfield {
+	uint32_t	 off;
+	uint32_t	 len;
+	uint32_t	 minver;
+	const char	*name;
+} qd_hdr[] = {
+	{ 0, 4, 2, "header.magic" },
+	{ 4, 4, 2, "header.version" },
+	{ 8, 8, 2, "header.backing_file_offset" },
+	{ 16, 4, 2, "header.backing_file_size" },
+	{ 20, 4, 2, "header.cluster_bits" },
+	{ 24, 8, 2, "header.size" },
+	{ 32, 4, 2, "header.crypt_method" },
+	{ 36, 4, 2, "header.l1_size" },
+	{ 40, 8, 2, "header.l1_table_offset" },
+	{ 48, 8, 2, "header.refcount_table_offset" },
+	{ 56, 4, 2, "header.refcount_table_clusters" },
+	{ 60, 4, 2, "header.nb_snapshots" },
+	{ 64, 8, 2, "header.snapshots_offset" },
+	{ 72, 8, 3, "header.incompatible_features" },
+	{ 80, 8, 3, "header.compatible_features" },
+	{ 88, 8, 3, "header.autoclear_features" },
+	{ 96, 4, 3, "header.refcount_order" },
+	{ 100, 4, 3, "header.header_length" },
+	{ 104, 1, 3, "header.compression_type" },
+	{ 105, 7, 3, "header.padding" },
+};
+
+/* Append to the meaning, never past its end. */
+static void
+qd_add(struct img_field *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+qd_add(struct img_field *f, const char *fmt, ...)
+{
+	size_t	n = strlen(f->meaning);
+	va_list	va;
+
+	if (n + 1 >= sizeof(f->meaning))
+		return;
+	va_start(va, fmt);
+	vsnprintf(f->meaning + n, sizeof(f->meaning) - n, fmt, va);
+	va_end(va);
+}
+
+static void
+qd_name(struct img_field *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+qd_name(struct img_field *f, const char *fmt, ...)
+{
+	va_list	va;
+
+	va_start(va, fmt);
+	vsnprintf(f->name, sizeof(f->name), fmt, va);
+	va_end(va);
+}
+
+/* Read a big-endian field of len (1..8) bytes at off into *v. */
+static int
+qd_read_be(struct img *img, uint64_t off, uint32_t len, uint64_t *v)
+{
+	uint8_t		b[8];
+	struct rd	r;
+	uint32_t	i;
+	int		rc;
+
+	if (len == 0 || len > sizeof(b))
+		return -IMG_EINVAL;
+	if ((rc = img_pread_zf(img, off, b, len, NULL)) != 0)
+		return rc;
+	rd_init(&r, b, len);
+	*v = 0;
+	for (i = 0; i < len; i++)
+		*v = *v << 8 | rd_u8(&r);
+	return rd_end(&r);
+}
+
+static void
+qd_set(struct img_field *f, uint64_t off, uint64_t len, uint64_t v)
+{
+	f->off = off;
+	f->len = len;
+	f->value = v;
+	f->has_value = len <= 8;
+}
+
+static void
+qd_target(struct img_field *f, uint64_t t)
+{
+	f->target = t;
+	f->has_target = true;
+}
+
+/* Feature bit names (header 72..95). */
+static void
+qd_features(struct img_field *f, uint64_t v, const char *const *names,
+    size_t n)
+{
+	size_t	i;
+	bool	first = true;
+
+	if (v == 0) {
+		qd_add(f, "none");
+		return;
+	}
+	for (i = 0; i < 64; i++) {
+		if (!(v & (1ULL << i)))
+			continue;
+		if (i < n && names[i] != NULL)
+			qd_add(f, "%s%s", first ? "" : ", ", names[i]);
+		else
+			qd_add(f, "%sbit %zu", first ? "" : ", ", i);
+		first = false;
+	}
+}
+
+static int
+qd_header_field(struct img *img, const struct qcow2 *q, size_t i,
+    struct img_field *f)
+{
+	static const char *const incompat[] = { "dirty", "corrupt",
+	    "external data file", "compression type", "extended L2" };
+	static const char *const compat[] = { "lazy refcounts" };
+	static const char *const autoclear[] = { "bitmaps",
+	    "raw external data" };
+	const struct qd_hfield	*h = &qd_hdr[i];
+	uint64_t		 v;
+	int			 rc;
+
+	if ((rc = qd_read_be(img, h->off, h->len > 8 ? 1 : h->len, &v)) != 0)
+		return rc;
+	qd_name(f, "%s", h->name);
+	qd_set(f, h->off, h->len, v);
+	switch (h->off) {
+	case 0:
+		qd_add(f, v == QCOW2_MAGIC ? "\"QFI\\xfb\"" : "bad magic");
+		break;
+	case 8:
+	case 40:
+	case 48:
+	case 64:
+		if (v != 0 && (h->off != 64 || q->h.nb_snapshots != 0)) {
+			qd_add(f, "offset 0x%" PRIx64, v);
+			qd_target(f, v);
+		} else
+			qd_add(f, "none");
+		break;
+	case 20:
+		if (v < 64)
+			qd_add(f, "%" PRIu64 "-byte clusters",
+			    (uint64_t)1 << v);
+		break;
+	case 24:
+		qd_add(f, "guest size %" PRIu64 " bytes", v);
+		break;
+	case 32:
+		qd_add(f, v == 0 ? "no encryption" : v == 1 ? "AES" :
+		    v == 2 ? "LUKS" : "unknown method");
+		break;
+	case 36:
+		qd_add(f, "%" PRIu64 " L1 entries", v);
+		break;
+	case 56:
+		qd_add(f, "%" PRIu64 " clusters", v);
+		break;
+	case 72:
+		qd_features(f, v, incompat, 5);
+		break;
+	case 80:
+		qd_features(f, v, compat, 1);
+		break;
+	case 88:
+		qd_features(f, v, autoclear, 2);
+		break;
+	case 96:
+		if (v < 7)
+			qd_add(f, "%u-bit refcounts", 1U << v);
+		break;
+	case 104:
+		qd_add(f, v == 0 ? "zlib" : v == 1 ? "zstd" : "unknown");
+		break;
+	case 105:
+		f->has_value = false;
+		qd_add(f, "reserved, zero");
+		break;
+	}
+	return 0;
+}
+
+static const char *
+qd_ext_name(uint32_t type)
+{
+	switch (type) {
+	case QCOW2_EXT_END:		return "end of extensions";
+	case QCOW2_EXT_BACKING_FMT:	return "backing file format";
+	case QCOW2_EXT_FEATURES:	return "feature name table";
+	case QCOW2_EXT_BITMAPS:		return "bitmaps";
+	case QCOW2_EXT_CRYPTO:		return "full disk encryption header";
+	case QCOW2_EXT_DATA_FILE:	return "external data file name";
+	}
+	return "unknown extension";
+}
+
+/*
+ * A byte of cluster 0 past the fixed header: an extension's type, length
+ * or data, or the backing file name.  1 when off is none of them.
+ */
+static int
+qd_header_ext(struct img *img, const struct qcow2 *q, uint64_t off,
+    struct img_field *f)
+{
+	uint8_t		*c0;
+	struct rd	 r;
+	uint64_t	 end, at;
+	uint32_t	 type, elen, pad, k;
+	size_t		 n;
+	int		 rc;
+
+	if (q->h.backing_file_offset != 0 && off >= q->h.backing_file_offset &&
+	    off - q->h.backing_file_offset < q->h.backing_file_size) {
+		qd_name(f, "backing file name");
+		qd_set(f, q->h.backing_file_offset, q->h.backing_file_size, 0);
+		f->has_value = false;
+		qd_add(f, "\"%s\"", q->backing_file);
+		return 0;
+	}
+	end = q->h.backing_file_offset != 0 ? q->h.backing_file_offset : q->cs;
+	if (end > QD_HDR_READ)
+		end = QD_HDR_READ;
+	if (off >= end || off < q->h.header_length)
+		return 1;
+	n = (size_t)end;
+	if ((c0 = malloc(n)) == NULL)
+		return -ENOMEM;
+	if ((rc = img_pread_zf(img, 0, c0, n, NULL)) != 0)
+		goto out;
+	rd_init(&r, c0, n);
+	rd_seek(&r, q->h.header_length);
+	rc = 1;
+	for (k = 0; rd_end(&r) == 0 && rd_left(&r) >= 8; k++) {
+		at = r.off;
+		type = rd_be32(&r);
+		elen = rd_be32(&r);
+		if (off < at + 4) {
+			qd_name(f, "header-ext[%" PRIu32 "].type", k);
+			qd_set(f, at, 4, type);
+			qd_add(f, "%s", qd_ext_name(type));
+			rc = 0;
+			break;
+		}
+		if (off < at + 8) {
+			qd_name(f, "header-ext[%" PRIu32 "].length", k);
+			qd_set(f, at + 4, 4, elen);
+			qd_add(f, "%" PRIu32 " bytes of %s", elen,
+			    qd_ext_name(type));
+			rc = 0;
+			break;
+		}
+		if (type == QCOW2_EXT_END || elen > rd_left(&r))
+			break;
+		pad = ((elen + 7) & ~7U) - elen;
+		if (off < at + 8 + elen + pad) {
+			qd_name(f, "header-ext[%" PRIu32 "].data", k);
+			qd_set(f, at + 8, elen + pad, 0);
+			f->has_value = false;
+			qd_add(f, "%s%s", qd_ext_name(type),
+			    off >= at + 8 + elen ? " (padding)" : "");
+			rc = 0;
+			break;
+		}
+		rd_skip(&r, elen);
+		rd_skip(&r, pad < rd_left(&r) ? pad : rd_left(&r));
+	}
+out:
+	free(c0);
+	return rc;
+}
+
+/* "active L1[3]" or "snapshot 1 L1[3]": the L1 index, or -1. */
+static int64_t
+qd_owner_l1idx(const char *owner)
+{
+	const char	*p;
+	char		*end;
+	unsigned long	 v;
+
+	if (owner == NULL || (p = strstr(owner, "L1[")) == NULL)
+		return -1;
+	v = strtoul(p + 3, &end, 10);
+	if (end == p + 3 || *end != ']')
+		return -1;
+	return (int64_t)v;
+}
+
+/* An L1 entry (spec "Table entries"): the L2 table it names. */
+static int
+qd_l1e(struct img *img, const char *name, uint64_t tab, uint64_t i,
+    struct img_field *f)
+{
+	uint64_t	e, off;
+	int		rc;
+
+	if ((rc = qd_read_be(img, tab + i * 8, 8, &e)) != 0)
+		return rc;
+	qd_name(f, "%s[%" PRIu64 "]", name, i);
+	qd_set(f, tab + i * 8, 8, e);
+	off = e & QCOW2_L1E_OFFSET_MASK;
+	if (e == 0) {
+		qd_add(f, "unallocated");
+		return 0;
+	}
+	if (e & QCOW2_OFLAG_COPIED)
+		qd_add(f, "COPIED, ");
+	qd_add(f, "L2 table 0x%" PRIx64, off);
+	if (e & QCOW2_L1E_RESERVED)
+		qd_add(f, ", reserved bits set");
+	if (off != 0)
+		qd_target(f, off);
+	return 0;
+}
+
+/* An L2 entry (or its subcluster bitmap) at index i of the table at tab. */
+static int
+qd_l2e(struct img *img, const struct qcow2 *q, uint64_t tab, uint64_t i,
+    bool bitmap, const struct img_where *w, struct img_field *f)
+{
+	uint64_t	e, off, len, at = tab + i * q->l2_entry_size;
+	int64_t		l1i = qd_owner_l1idx(w != NULL ? w->owner : NULL);
+	int		rc;
+
+	if (bitmap) {
+		if ((rc = qd_read_be(img, at + 8, 8, &e)) != 0)
+			return rc;
+		qd_name(f, "L2[%" PRIu64 "].bitmap", i);
+		qd_set(f, at + 8, 8, e);
+		qd_add(f, "alloc 0x%08" PRIx64 ", zero 0x%08" PRIx64,
+		    e & (uint64_t)0xffffffff, e >> 32);
+		return 0;
+	}
+	if ((rc = qd_read_be(img, at, 8, &e)) != 0)
+		return rc;
+	qd_name(f, "L2[%" PRIu64 "]", i);
+	qd_set(f, at, 8, e);
+	switch (qcow2_l2_kind(q, e)) {
+	case QCOW2_L2_UNALLOCATED:
+		qd_add(f, e == 0 ? "unallocated" : "unallocated, flags set");
+		break;
+	case QCOW2_L2_ZERO_PLAIN:
+		qd_add(f, "zero");
+		break;
+	case QCOW2_L2_ZERO_ALLOC:
+		off = e & QCOW2_L2E_OFFSET_MASK;
+		qd_add(f, "%szero, offset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
+		    "COPIED, " : "", off);
+		qd_target(f, off);
+		break;
+	case QCOW2_L2_NORMAL:
+		off = e & QCOW2_L2E_OFFSET_MASK;
+		qd_add(f, "%soffset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
+		    "COPIED, " : "", off);
+		if (off != 0 || !q->data_file)
+			qd_target(f, off);
+		break;
+	case QCOW2_L2_COMPRESSED:
+		qcow2_compressed_range(q, e, &off, &len);
+		qd_add(f, "compressed, 0x%" PRIx64 "+0x%" PRIx64, off, len);
+		qd_target(f, off);
+		break;
+	}
+	if (qcow2_l2_kind(q, e) != QCOW2_L2_COMPRESSED &&
+	    (e & QCOW2_L2E_RESERVED))
+		qd_add(f, ", reserved bits set");
+	if (l1i >= 0)
+		qd_add(f, ", guest 0x%" PRIx64, (((uint64_t)l1i << q->l2_bits) +
+		    i) << q->h.cluster_bits);
+	return 0;
+}
+
+/* A refcount table entry: the refcount block it names. */
+static int
+qd_reft(struct img *img, const struct qcow2 *q, uint64_t i,
+    struct img_field *f)
+{
+	uint64_t	e, off, at = q->h.refcount_table_offset + i * 8;
+	int		rc;
+
+	if ((rc = qd_read_be(img, at, 8, &e)) != 0)
+		return rc;
+	qd_name(f, "reftable[%" PRIu64 "]", i);
+	qd_set(f, at, 8, e);
+	if (e == 0)
+		qd_add(f, "unallocated");
+	else {
+		off = e & QCOW2_REFT_OFFSET_MASK;
+		qd_add(f, "refcount block 0x%" PRIx64 " (clusters %" PRIu64
+		    "..)", off, i << q->rb_bits);
+		qd_target(f, off);
+	}
+	if (e & QCOW2_REFT_RESERVED)
+		qd_add(f, ", reserved bits set");
+	return 0;
+}
+
+/* Refcount block t (at blk), the entry holding byte off. */
+static int
+qd_refblock(struct img *img, const struct qcow2 *q, uint64_t t, uint64_t blk,
+    uint64_t off, struct img_field *f)
+{
+	uint64_t	bits = q->rc_bits, k, v, at, cl;
+	uint32_t	len;
+	int		rc;
+
+	k = (off - blk) * 8 / bits;
+	if (bits >= 8) {
+		len = (uint32_t)(bits / 8);
+		at = blk + k * len;
+		if ((rc = qd_read_be(img, at, len, &v)) != 0)
+			return rc;
+	} else {
+		/* Several refcounts share the byte: name the first. */
+		uint8_t	b;
+
+		len = 1;
+		at = off;
+		if ((rc = img_pread_zf(img, at, &b, 1, NULL)) != 0)
+			return rc;
+		k = (off - blk) * 8 / bits;
+		v = b;
+	}
+	cl = (t << q->rb_bits) + k;
+	qd_name(f, "refblock[%" PRIu64 "][%" PRIu64 "]", t, k);
+	qd_set(f, at, len, v);
+	if (bits >= 8)
+		qd_add(f, "refcount %" PRIu64 " of cluster %" PRIu64
+		    " (0x%" PRIx64 ")", v, cl, cl << q->h.cluster_bits);
+	else
+		qd_add(f, "refcounts of clusters %" PRIu64 "..%" PRIu64, cl,
+		    cl + 8 / bits - 1);
+	qd_target(f, cl << q->h.cluster_bits);
+	return 0;
+}
+
+/* The refcount block holding byte off: its index in the table, or -1. */
+static int64_t
+qd_refblock_of(const struct qcow2 *q, uint64_t off)
+{
+	uint64_t	c = off & ~(q->cs - 1), t;
+
+	for (t = 0; t < q->reftable_n; t++)
+		if ((q->reftable[t] & QCOW2_REFT_OFFSET_MASK) == c && c != 0)
+			return (int64_t)t;
+	return -1;
+}
+
+static bool
+qd_is(const struct img_where *w, const char *cls)
+{
+	return w != NULL && w->cls != NULL && strcmp(w->cls, cls) == 0;
+}
+
+int
+qcow2_describe(struct img *img, uint64_t off, const struct img_where *w,
+    struct img_field *f)
+{
+	const struct qcow2	*q = img->priv;
+	uint64_t		 l1b = (uint64_t)q->h.l1_size * 8, rtb, tab, i;
+	int64_t			 t;
+	size_t			 k;
+	int			 rc;
+
+	for (k = 0; k < sizeof(qd_hdr) / sizeof(qd_hdr[0]); k++)
+		if (off >= qd_hdr[k].off && off < qd_hdr[k].off +
+		    qd_hdr[k].len && q->h.version >= qd_hdr[k].minver &&
+		    qd_hdr[k].off < q->h.header_length)
+			return qd_header_field(img, q, k, f);
+	if (off < q->cs && (rc = qd_header_ext(img, q, off, f)) <= 0)
+		return rc;
+	if (off >= q->h.l1_table_offset && off - q->h.l1_table_offset < l1b)
+		return qd_l1e(img, "L1", q->h.l1_table_offset,
+		    (off - q->h.l1_table_offset) / 8, f);
+	rtb = (uint64_t)q->h.refcount_table_clusters << q->h.cluster_bits;
+	if (off >= q->h.refcount_table_offset &&
+	    off - q->h.refcount_table_offset < rtb)
+		return qd_reft(img, q, (off - q->h.refcount_table_offset) / 8,
+		    f);
+	if (qd_is(w, "l2")) {
+		tab = off & ~(q->cs - 1);
+		i = (off - tab) / q->l2_entry_size;
+		return qd_l2e(img, q, tab, i, q->extl2 &&
+		    (off - tab) % q->l2_entry_size >= 8, w, f);
+	}
+	if (qd_is(w, "snapshot-l1") && off >= w->run_off) {
+		i = (off - w->run_off) / 8;
+		return qd_l1e(img, "snapshot L1", w->run_off, i, f);
+	}
+	if ((w == NULL || qd_is(w, "refcount-block")) &&
+	    (t = qd_refblock_of(q, off)) >= 0)
+		return qd_refblock(img, q, (uint64_t)t, off & ~(q->cs - 1),
+		    off, f);
+	return -IMG_ENOOP;
+}
+
+/*
+ * The entry a finding's path names: "<L1 name>[i] -> L2 @0x<off> [j]"
+ * (an L2 entry), "active L1[i]" (an L1 entry), "refcount table [t]",
+ * "refcount block <t> [k]".  Snapshot L1 entries are left to the host
+ * range, which for them is the entry already.
+ */
+int
+qcow2_locate(struct img *img, const struct finding *fd, uint64_t *off,
+    uint64_t *len)
+{
+	const struct qcow2	*q = img->priv;
+	const char		*p = fd->path, *s;
+	unsigned long long	 a, b;
+	char			*end;
+
+	if (p == NULL)
+		return -IMG_ENOOP;
+	if ((s = strstr(p, "] -> L2 @0x")) != NULL) {
+		a = strtoull(s + 11, &end, 16);
+		if (end == s + 11 || strncmp(end, " [", 2) != 0)
+			return -IMG_ENOOP;
+		b = strtoull(end + 2, &end, 10);
+		if (*end != ']' || b >= q->l2_size)
+			return -IMG_ENOOP;
+		*off = a + b * q->l2_entry_size;
+		*len = q->l2_entry_size;
+		return 0;
+	}
+	if (strncmp(p, "active L1[", 10) == 0) {
+		a = strtoull(p + 10, &end, 10);
+		if (*end != ']' || end[1] != '\0' || a >= q->h.l1_size)
+			return -IMG_ENOOP;
+		*off = q->h.l1_table_offset + a * 8;
+		*len = 8;
+		return 0;
+	}
+	if (strncmp(p, "refcount table [", 16) == 0) {
+		a = strtoull(p + 16, &end, 10);
+		if (*end != ']' || a >= q->reftable_n)
+			return -IMG_ENOOP;
+		*off = q->h.refcount_table_offset + a * 8;
+		*len = 8;
+		return 0;
+	}
+	if (strncmp(p, "refcount block ", 15) == 0) {
+		a = strtoull(p + 15, &end, 10);
+		if (strncmp(end, " [", 2) != 0 || a >= q->reftable_n)
+			return -IMG_ENOOP;
+		b = strtoull(end + 2, &end, 10);
+		if (*end != ']' || b >= (1ULL << q->rb_bits) ||
+		    (q->reftable[a] & QCOW2_REFT_OFFSET_MASK) == 0)
+			return -IMG_ENOOP;
+		*off = (q->reftable[a] & QCOW2_REFT_OFFSET_MASK) +
+		    b * q->rc_bits / 8;
+		*len = q->rc_bits >= 8 ? q->rc_bits / 8 : 1;
+		return 0;
+	}
+	return -IMG_ENOOP;
+}
