@@ -259,6 +259,9 @@ int	a7_map(struct img *img, const struct map_req *rq, map_fn *fn,
 void	a7_owner_str(const struct a7 *a, uint64_t b, char *buf, size_t len);
 /* a7_hostmap.c: every block of the file to hm_add(). */
 int	a7_hostmap(struct img *img, struct hmap_sink *hs);
+/* a7_describe.c: the block field under a byte (the viewer). */
+int	a7_describe(struct img *img, uint64_t off, const struct img_where *w,
+	    struct img_field *out);
 int	a7_extract(struct img *img, const char *what, int fd,
 	    struct report *rp);
 int	a7_repair(struct img *img, struct report *rp, const char *out_path);

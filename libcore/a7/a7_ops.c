@@ -69,6 +69,7 @@ const struct fmt_ops	a7_ops = {
 	.repair = a7_repair,
 	.map = a7_map,
 	.hostmap = a7_hostmap,
+	.describe = a7_describe,
 	.extract = a7_extract,
 	.close = a7_close,
 	.caps = FMT_REPAIR_INPLACE | FMT_REPAIR_COPY | FMT_OPAQUE |

@@ -217,6 +217,12 @@ int	qed_hostmap(struct img *img, struct hmap_sink *hs);
 /* qed_repair.c */
 int	qed_repair(struct img *img, struct report *rp, const char *out_path);
 
+/* qed_describe.c: the field under a byte; a finding's entry. */
+int	qed_describe(struct img *img, uint64_t off, const struct img_where *w,
+	    struct img_field *out);
+int	qed_locate(struct img *img, const struct finding *f, uint64_t *off,
+	    uint64_t *len);
+
 /* qed_map.c */
 int	qed_map(struct img *img, const struct map_req *rq, map_fn *fn,
 	    void *arg);

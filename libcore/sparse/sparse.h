@@ -236,4 +236,8 @@ int	sparse_extract(struct img *img, const char *what, int fd,
 /* sparse_hostmap.c: every byte of the file to hm_add() (one walk). */
 int	sparse_hostmap(struct img *img, struct hmap_sink *hs);
 
+/* sparse_describe.c: the header field under a byte (the viewer). */
+int	sparse_describe(struct img *img, uint64_t off,
+	    const struct img_where *w, struct img_field *out);
+
 #endif /* SPARSE_SPARSE_H */

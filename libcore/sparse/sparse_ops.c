@@ -205,6 +205,7 @@ const struct fmt_ops	sparse_ops = {
 	.repair = sparse_repair,
 	.map = sparse_map,
 	.hostmap = sparse_hostmap,
+	.describe = sparse_describe,
 	.chain = sparse_chain,
 	.extract = sparse_extract,
 	.close = sparse_close,
