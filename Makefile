@@ -63,10 +63,11 @@ $(B)/%.o: %.c
 $(B)/libcore.a: $(LIB_OBJ)
 	$(Q_AR)rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/%: $(B)/tools/%.o $(B)/tools/toolutil.o $(B)/libcore.a
+$(B)/bin/%: $(B)/tools/%.o $(B)/tools/toolutil.o $(B)/tools/batch.o \
+    $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a \
-	    $(if $(filter imgmap,$*),$(CURSES_LIBS)) $(DEP_LIBS)
+	$(Q_LD)$(CC) $(ALL_LDFLAGS) -pthread -o $@ $(filter %.o,$^) \
+	    $(B)/libcore.a $(if $(filter imgmap,$*),$(CURSES_LIBS)) $(DEP_LIBS)
 
 # The viewer (tools/view/) belongs to imgmap when it exists.
 VIEW_SRC   := $(sort $(wildcard tools/view/*.c))

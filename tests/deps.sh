@@ -5,7 +5,8 @@
 # print the exact command and fail when something is missing.
 PKGS="build-essential pkg-config zlib1g-dev libjson-c-dev liblz4-dev
 libzstd-dev libsodium-dev libssl-dev libncurses-dev libcunit1-dev
-qemu-utils lz4 tmux python3 strace"
+qemu-utils lz4 tmux python3 strace time clang mandoc zsh bash-completion
+python3-jsonschema parallel"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

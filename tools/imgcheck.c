@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imgcheck.c --- check an image read-only; qemu-img check's verdicts and
- * exit codes, plus one finding per problem.
+ * imgcheck.c --- check images read-only; qemu-img check's verdicts and
+ * exit codes, plus one finding per problem.  Any number of images, N at
+ * a time (batch.c), output in argument order; --chain checks one backup
+ * chain instead.
  */
 #include <err.h>
 #include <stdio.h>
@@ -10,21 +12,31 @@
 
 #include <json-c/json.h>
 
+#include "batch.h"
 #include "toolutil.h"
 #include "core/banned.h"
 
+enum {
+	OPT_FORCE = OPT_TOOL_BASE
+};
+
 static const struct tu_opt	check_opts[] = {
+	{ "null", no_argument, '0', NULL,
+	    "the list on standard input ('-') is NUL-separated" },
 	TU_OPT_FORMAT,
 	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
-	TU_OPT_JSON,
+	{ "jobs", required_argument, 'j', "N",
+	    "check N images at a time (default: the number of CPUs)" },
 	TU_OPT_QUIET,
+	{ "repair", required_argument, 'r', "LEVEL", NULL },
 	TU_OPT_VERSION,
+	TU_OPT_JSON_LONG,
 	TU_OPT_OUTPUT,
 	TU_OPT_MAXF,
 	{ "chain", no_argument, OPT_CHAIN, NULL,
 	    "the images are a backup chain, oldest first" },
-	{ "force", no_argument, OPT_TOOL_BASE, NULL,
+	{ "force", no_argument, OPT_FORCE, NULL,
 	    "walk the metadata even where qemu would refuse to open" },
 	TU_OPTS_KEY,
 	{ "list-problems", no_argument, OPT_LIST_PROBLEMS, NULL,
@@ -35,26 +47,239 @@ static const struct tu_opt	check_opts[] = {
 
 static const struct tu_cmd	check_cmd = {
 	"imgcheck",
-	"[-jqhUV] [-f format] [--output=human|json] [--max-findings=N] "
-	    "[--chain] [--force] image ...",
-	"Check a disk image or backup read-only and report every problem.",
+	"[-0hqUV] [-f format] [-j N] [--output=human|json] "
+	    "[--max-findings=N] [--chain] [--force] image ... | -",
+	"Check disk images or backups read-only and report every problem.",
 	check_opts
 };
+
+struct check_ctx {
+	const struct tu_common	*tc;
+	bool			 force;
+	bool			 many;		/* a run over several images */
+};
+
+/* How bad an exit status is: clean, no check, leaks, corrupt, failed. */
+static int
+check_rank(int ex)
+{
+	switch (ex) {
+	case EXIT_CLEAN:
+		return 0;
+	case EXIT_NOCHECK:
+		return 1;
+	case EXIT_LEAKS:
+		return 2;
+	case EXIT_CORRUPT:
+		return 3;
+	default:
+		return 4;
+	}
+}
+
+static const char *
+verdict(int ex)
+{
+	return ex == EXIT_CLEAN ? "clean" : ex == EXIT_LEAKS ? "leaks" :
+	    ex == EXIT_CORRUPT ? "corrupt" : ex == EXIT_NOCHECK ? "no-check" :
+	    "check-failed";
+}
+
+/* An image we could not open: why on err, and in JSON on out. */
+static int
+check_fail(const struct check_ctx *cx, const char *path, const char *why,
+    FILE *out, FILE *err)
+{
+	struct json_object	*doc;
+	char			*s = xstrdup(why);
+
+	img_str_clean(s);
+	if (cx->tc->json && !cx->tc->quiet) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "filename",
+		    json_object_new_string(path));
+		json_object_object_add(doc, "error", json_object_new_string(s));
+		tu_json_write(doc, out, true);
+		json_object_put(doc);
+	}
+	fflush(out);
+	fprintf(err, "%s: %s\n", check_cmd.prog, s);
+	free(s);
+	return EXIT_FAILED;
+}
+
+/* A format with no check: qemu-img check's words, exit 63. */
+static int
+check_none(const struct check_ctx *cx, const char *path, const char *fmt,
+    FILE *out, FILE *err)
+{
+	struct json_object	*doc;
+
+	/* Alone, qemu prints nothing; in a batch each image has its line. */
+	if (cx->many && cx->tc->json && !cx->tc->quiet) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "filename",
+		    json_object_new_string(path));
+		json_object_object_add(doc, "format",
+		    json_object_new_string(fmt));
+		json_object_object_add(doc, "verdict",
+		    json_object_new_string(verdict(EXIT_NOCHECK)));
+		tu_json_write(doc, out, true);
+		json_object_put(doc);
+	}
+	fflush(out);
+	if (cx->many)
+		fprintf(err, "%s: '%s': ", check_cmd.prog, path);
+	else
+		fprintf(err, "%s: ", check_cmd.prog);
+	fprintf(err, "This image format does not support checks\n");
+	return EXIT_NOCHECK;
+}
+
+/* The report of a check: the JSON line or the human block. */
+static void
+check_print(const struct check_ctx *cx, const char *name, const char *fmt,
+    const struct report *rp, int ex, const char *why, FILE *out)
+{
+	struct json_object	*doc;
+
+	if (cx->tc->quiet)
+		return;
+	if (!cx->tc->json) {
+		tu_report_human(rp, name, out);
+		return;
+	}
+	doc = json_object_new_object();
+	json_object_object_add(doc, "filename", json_object_new_string(name));
+	json_object_object_add(doc, "format", json_object_new_string(fmt));
+	tu_counts_json(&rp->c, doc);
+	json_object_object_add(doc, "verdict",
+	    json_object_new_string(verdict(ex)));
+	if (ex == EXIT_FAILED)
+		json_object_object_add(doc, "error",
+		    json_object_new_string(why));
+	tu_report_json(rp, doc);
+	tu_json_write(doc, out, true);
+	json_object_put(doc);
+}
+
+static int
+check_one(void *arg, const char *path, FILE *out, FILE *err)
+{
+	const struct check_ctx	*cx = arg;
+	struct report		 rp;
+	struct img		*img;
+	char			 errbuf[512], why[1024];
+	int			 rc, ex;
+
+	rc = img_open(path, &cx->tc->opts, &img, errbuf, sizeof(errbuf));
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "cannot open '%s': %s", path,
+		    errbuf);
+		return check_fail(cx, path, why, out, err);
+	}
+	if (!img_format_has_check(img_format(img))) {
+		ex = check_none(cx, path, img_format(img), out, err);
+		img_close(img);
+		return ex;
+	}
+	report_init(&rp);
+	rp.max_per_code = cx->tc->maxf;
+	rp.force = cx->force;
+	rc = img_check(img, &rp);
+	ex = tu_check_exit(&rp, rc);
+	/* Exit 1 says why: one line on stderr, the same in the JSON. */
+	if (ex == EXIT_FAILED)
+		tu_check_reason(&rp, rc == 0 ? NULL : img_error(img) != NULL ?
+		    img_error(img) : img_strerror(rc), path, why, sizeof(why));
+	if (rc == -IMG_ENOCHECK)
+		ex = check_none(cx, path, img_format(img), out, err);
+	else
+		check_print(cx, path, img_format(img), &rp, ex, why, out);
+	if (ex == EXIT_FAILED) {
+		fflush(out);
+		fprintf(err, "%s: %s\n", check_cmd.prog, why);
+	}
+	report_release(&rp);
+	img_close(img);
+	return ex;
+}
+
+/* --chain: the images are one backup chain, oldest first. */
+static int
+check_chain(const struct check_ctx *cx, char **paths, size_t n)
+{
+	struct report	  rp;
+	struct img	**imgs;
+	char		  errbuf[512], why[1024];
+	size_t		  i, j;
+	int		  rc, ex;
+
+	imgs = xmalloc(n * sizeof(*imgs));
+	for (i = 0; i < n; i++) {
+		rc = img_open(paths[i], &cx->tc->opts, &imgs[i], errbuf,
+		    sizeof(errbuf));
+		if (rc != 0) {
+			for (j = 0; j < i; j++)
+				img_close(imgs[j]);
+			free(imgs);
+			tu_fail(cx->tc, paths[i], "cannot open '%s': %s",
+			    paths[i], errbuf);
+		}
+	}
+	report_init(&rp);
+	rp.max_per_code = cx->tc->maxf;
+	rp.force = cx->force;
+	rc = img_check_chain(imgs, n, &rp);
+	ex = tu_check_exit(&rp, rc);
+	if (ex == EXIT_FAILED)
+		tu_check_reason(&rp, rc == 0 ? NULL : img_strerror(rc),
+		    paths[0], why, sizeof(why));
+	if (rc == -IMG_ENOCHECK)
+		warnx("This image format does not support checks");
+	else
+		check_print(cx, paths[0], img_format(imgs[0]), &rp, ex, why,
+		    stdout);
+	if (ex == EXIT_FAILED) {
+		fflush(stdout);
+		warnx("%s", why);
+	}
+	report_release(&rp);
+	for (i = 0; i < n; i++)
+		img_close(imgs[i]);
+	free(imgs);
+	return ex;
+}
 
 int
 main(int argc, char **argv)
 {
 	struct tu_common	  tc;
-	struct report		  rp;
-	struct img		**imgs;
-	struct json_object	 *doc;
-	char			  errbuf[512], why[1024];
-	bool			  chain = false, list = false, force = false;
-	int			  ch, i, n, rc, ex;
+	struct check_ctx	  cx;
+	struct tu_batch		  b;
+	char			**paths;
+	size_t			  i, n, jobs = 0;
+	bool			  chain = false, list = false, nul = false;
+	bool			  force = false;
+	int			  ch, ex;
 
 	tu_common_init(&tc);
+	tc.lines = true;
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&check_cmd),
 	    tu_longopts(&check_cmd), NULL)) != -1) {
+		switch (ch) {
+		case '0':
+			nul = true;
+			continue;
+		case 'j':
+			jobs = tu_parse_count(&check_cmd, "--jobs", optarg);
+			continue;
+		case 'r':
+			warnx("imgcheck only reads; repairs are imgrepair's: "
+			    "imgrepair -r %s [-o NEW | --in-place] image",
+			    optarg);
+			tu_bad_usage(&check_cmd);
+		}
 		if (tu_common_opt(&check_cmd, ch, optarg, &tc))
 			continue;
 		switch (ch) {
@@ -64,7 +289,7 @@ main(int argc, char **argv)
 		case OPT_LIST_PROBLEMS:
 			list = true;
 			break;
-		case OPT_TOOL_BASE:
+		case OPT_FORCE:
 			force = true;
 			break;
 		default:
@@ -75,71 +300,32 @@ main(int argc, char **argv)
 		tu_list_problems(tc.json);
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (argc > 1 && !chain))
+	if (argc < 1)
 		tu_bad_usage(&check_cmd);
 	tu_common_finish(&check_cmd, &tc);
 	tu_signals(check_cmd.prog);
+	(void)pr_info_get((enum pr_id)0);	/* its table, before threads */
 
-	imgs = xmalloc((size_t)argc * sizeof(*imgs));
-	for (i = 0; i < argc; i++) {
-		rc = img_open(argv[i], &tc.opts, &imgs[i], errbuf, sizeof(errbuf));
-		if (rc != 0) {
-			for (n = 0; n < i; n++)
-				img_close(imgs[n]);
-			free(imgs);
-			tu_fail(&tc, argv[i], "cannot open '%s': %s", argv[i],
-			    errbuf);
-		}
+	memset(&cx, 0, sizeof(cx));
+	cx.tc = &tc;
+	cx.force = force;
+	if (chain) {
+		paths = tu_paths_all(argc, argv, nul, &n);
+		if (n == 0)
+			tu_bad_usage(&check_cmd);
+		ex = check_chain(&cx, paths, n);
+		for (i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+		return ex;
 	}
-	if (!chain && !img_format_has_check(img_format(imgs[0]))) {
-		/* qemu-img check's own words (exit 63), for scripts. */
-		warnx("This image format does not support checks");
-		img_close(imgs[0]);
-		free(imgs);
-		return EXIT_NOCHECK;
-	}
-
-	report_init(&rp);
-	rp.max_per_code = tc.maxf;
-	rp.force = force;
-	rc = chain ? img_check_chain(imgs, (size_t)argc, &rp) :
-	    img_check(imgs[0], &rp);
-	ex = tu_check_exit(&rp, rc);
-	/* Exit 1 says why: one line on stderr, the same in the JSON. */
-	if (ex == EXIT_FAILED)
-		tu_check_reason(&rp, rc == 0 ? NULL : !chain &&
-		    img_error(imgs[0]) != NULL ? img_error(imgs[0]) :
-		    img_strerror(rc), argv[0], why, sizeof(why));
-	if (rc == -IMG_ENOCHECK)
-		warnx("This image format does not support checks");
-	if (!tc.quiet && rc != -IMG_ENOCHECK) {
-		if (tc.json) {
-			doc = json_object_new_object();
-			json_object_object_add(doc, "filename",
-			    json_object_new_string(argv[0]));
-			json_object_object_add(doc, "format",
-			    json_object_new_string(img_format(imgs[0])));
-			tu_counts_json(&rp.c, doc);
-			json_object_object_add(doc, "verdict",
-			    json_object_new_string(ex == EXIT_CLEAN ? "clean" :
-			    ex == EXIT_LEAKS ? "leaks" : ex == EXIT_CORRUPT ?
-			    "corrupt" : "check-failed"));
-			if (ex == EXIT_FAILED)
-				json_object_object_add(doc, "error",
-				    json_object_new_string(why));
-			tu_report_json(&rp, doc);
-			tu_json_print(doc);
-			json_object_put(doc);
-		} else
-			tu_report_human(&rp, argv[0], stdout);
-	}
-	if (ex == EXIT_FAILED) {
-		fflush(stdout);
-		warnx("%s", why);
-	}
-	report_release(&rp);
-	for (i = 0; i < argc; i++)
-		img_close(imgs[i]);
-	free(imgs);
-	return ex;
+	cx.many = argc > 1 || strcmp(argv[0], "-") == 0;
+	memset(&b, 0, sizeof(b));
+	b.one = check_one;
+	b.arg = &cx;
+	b.jobs = jobs != 0 ? jobs : tu_ncpus();
+	b.nul = nul;
+	b.blank = !tc.json;
+	b.rank = check_rank;
+	return tu_batch_run(&b, argc, argv);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * imginfo.c --- describe an image; JSON keys are a superset of
- * qemu-img info --output=json.
+ * imginfo.c --- describe images; JSON keys are a superset of
+ * qemu-img info --output=json.  Any number of images, N at a time
+ * (batch.c), output in argument order.
  */
 #include <err.h>
 #include <stdio.h>
@@ -10,15 +11,21 @@
 
 #include <json-c/json.h>
 
+#include "batch.h"
 #include "toolutil.h"
 #include "core/banned.h"
 
 static const struct tu_opt	info_opts[] = {
+	{ "null", no_argument, '0', NULL,
+	    "the list on standard input ('-') is NUL-separated" },
 	TU_OPT_FORMAT,
 	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
-	TU_OPT_JSON,
+	{ "jobs", required_argument, 'j', "N",
+	    "describe N images at a time (default: the number of CPUs)" },
+	TU_OPT_QUIET,
 	TU_OPT_VERSION,
+	TU_OPT_JSON_LONG,
 	TU_OPT_OUTPUT,
 	TU_OPTS_KEY,
 	TU_OPT_LIST,
@@ -27,45 +34,107 @@ static const struct tu_opt	info_opts[] = {
 
 static const struct tu_cmd	info_cmd = {
 	"imginfo",
-	"[-jhUV] [-f format] [--output=human|json] image",
-	"Describe a disk image or backup.",
+	"[-0hqUV] [-f format] [-j N] [--output=human|json] image ... | -",
+	"Describe disk images or backups.",
 	info_opts
 };
+
+/* Worse is higher: 0 described, 1 failed. */
+static int
+info_rank(int ex)
+{
+	return ex == 0 ? 0 : 1;
+}
+
+/* Why path could not be described: on err, and in JSON on out. */
+static int
+info_fail(const struct tu_common *tc, const char *path, const char *why,
+    FILE *out, FILE *err)
+{
+	struct json_object	*doc;
+	char			*s = xstrdup(why);
+
+	img_str_clean(s);
+	if (tc->json && !tc->quiet) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "filename",
+		    json_object_new_string(path));
+		json_object_object_add(doc, "error", json_object_new_string(s));
+		tu_json_write(doc, out, true);
+		json_object_put(doc);
+	}
+	fflush(out);
+	fprintf(err, "%s: %s\n", info_cmd.prog, s);
+	free(s);
+	return 1;
+}
+
+static int
+info_one(void *arg, const char *path, FILE *out, FILE *err)
+{
+	const struct tu_common	*tc = arg;
+	struct img		*img;
+	struct json_object	*doc;
+	char			 errbuf[512], why[1024];
+	int			 rc;
+
+	if ((rc = img_open(path, &tc->opts, &img, errbuf,
+	    sizeof(errbuf))) != 0) {
+		snprintf(why, sizeof(why), "cannot open '%s': %s", path,
+		    errbuf);
+		return info_fail(tc, path, why, out, err);
+	}
+	if ((rc = img_info(img, &doc)) != 0) {
+		snprintf(why, sizeof(why), "'%s': %s", path,
+		    img_error(img) != NULL ? img_error(img) : img_strerror(rc));
+		img_close(img);
+		return info_fail(tc, path, why, out, err);
+	}
+	json_object_object_add(doc, "filename", json_object_new_string(path));
+	if (tc->quiet)
+		;
+	else if (tc->json)
+		tu_json_write(doc, out, true);
+	else
+		tu_info_human(doc, out);
+	json_object_put(doc);
+	img_close(img);
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	struct tu_common	 tc;
-	struct img		*img;
-	struct json_object	*doc;
-	char			 errbuf[512];
-	int			 ch, rc;
+	struct tu_common	tc;
+	struct tu_batch		b;
+	size_t			jobs = 0;
+	bool			nul = false;
+	int			ch;
 
 	tu_common_init(&tc);
+	tc.lines = true;
 	while ((ch = getopt_long(argc, argv, tu_shortopts(&info_cmd),
-	    tu_longopts(&info_cmd), NULL)) != -1)
-		if (!tu_common_opt(&info_cmd, ch, optarg, &tc))
+	    tu_longopts(&info_cmd), NULL)) != -1) {
+		if (ch == '0')
+			nul = true;
+		else if (ch == 'j')
+			jobs = tu_parse_count(&info_cmd, "--jobs", optarg);
+		else if (!tu_common_opt(&info_cmd, ch, optarg, &tc))
 			tu_bad_usage(&info_cmd);
+	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 1)
+	if (argc < 1)
 		tu_bad_usage(&info_cmd);
 	tu_common_finish(&info_cmd, &tc);
 	tu_signals(info_cmd.prog);
-	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)
-		tu_fail(&tc, argv[0], "cannot open '%s': %s", argv[0], errbuf);
-	if ((rc = img_info(img, &doc)) != 0) {
-		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
-		    img_error(img) : img_strerror(rc));
-		img_close(img);
-		tu_fail(&tc, argv[0], "'%s': %s", argv[0], errbuf);
-	}
-	json_object_object_add(doc, "filename", json_object_new_string(argv[0]));
-	if (tc.json)
-		tu_json_print(doc);
-	else
-		tu_info_human(doc, stdout);
-	json_object_put(doc);
-	img_close(img);
-	return 0;
+
+	memset(&b, 0, sizeof(b));
+	b.one = info_one;
+	b.arg = &tc;
+	b.jobs = jobs != 0 ? jobs : tu_ncpus();
+	b.nul = nul;
+	b.blank = !tc.json;
+	b.rank = info_rank;
+	return tu_batch_run(&b, argc, argv);
 }

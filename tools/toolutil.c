@@ -316,6 +316,7 @@ tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
 		tu_help(cmd);
 		return true;
 	case 'j':
+	case OPT_JSON:
 		c->json = true;
 		return true;
 	case 'q':
@@ -405,7 +406,7 @@ tu_fail(const struct tu_common *c, const char *file, const char *fmt, ...)
 			    json_object_new_string(file));
 		json_object_object_add(doc, "error",
 		    json_object_new_string(why));
-		tu_json_print(doc);
+		tu_json_write(doc, stdout, c->lines);
 		json_object_put(doc);
 	}
 	exit(1);
@@ -456,18 +457,24 @@ tu_signal_note(const char *note)
 }
 
 void
-tu_json_print(struct json_object *doc)
+tu_json_write(struct json_object *doc, FILE *fp, bool line)
 {
 	char	*s;
 
 	/* Names from images may hold any bytes: keep the JSON UTF-8. */
 	s = xstrdup(json_object_to_json_string_ext(doc,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	    (line ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY) |
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
 	img_utf8_fix(s);
-	fputs(s, stdout);
-	fputc('\n', stdout);
+	fputs(s, fp);
+	fputc('\n', fp);
 	free(s);
+}
+
+void
+tu_json_print(struct json_object *doc)
+{
+	tu_json_write(doc, stdout, false);
 }
 
 /* Print a string from an image without letting it drive the terminal. */

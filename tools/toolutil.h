@@ -47,6 +47,7 @@ enum {
 	OPT_NO_UNDO,
 	OPT_EXTRACT,
 	OPT_APPLY_UNDO,
+	OPT_JSON,		/* --json where -j means --jobs */
 	OPT_TOOL_BASE = 512	/* a tool's own options start here */
 };
 
@@ -70,6 +71,8 @@ struct tu_key {
 			    "read without taking QEMU's image locks" }
 #define TU_OPT_HELP	{ "help", no_argument, 'h', NULL, "show this help" }
 #define TU_OPT_JSON	{ "json", no_argument, 'j', NULL, \
+			    "same as --output=json" }
+#define TU_OPT_JSON_LONG { "json", no_argument, OPT_JSON, NULL, \
 			    "same as --output=json" }
 #define TU_OPT_QUIET	{ "quiet", no_argument, 'q', NULL, \
 			    "print nothing; the exit status tells" }
@@ -97,6 +100,7 @@ struct tu_common {
 	struct tu_key	key;
 	bool		json;
 	bool		quiet;
+	bool		lines;		/* JSON: one document a line */
 	size_t		maxf;		/* --max-findings, default 100 */
 };
 
@@ -128,6 +132,8 @@ void	tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 
 /* Print doc as JSON on stdout (4-space pretty printing, newline). */
 void	tu_json_print(struct json_object *doc);
+/* Write doc as JSON to fp: on one line (JSON Lines) or pretty. */
+void	tu_json_write(struct json_object *doc, FILE *fp, bool line);
 /* Human rendering of an info object: "key: value" lines, nested indented. */
 void	tu_info_human(struct json_object *doc, FILE *fp);
 

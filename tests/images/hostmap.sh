@@ -63,7 +63,7 @@ hmap() {
 		return
 	fi
 	# shellcheck disable=SC2086
-	$TO "$BIN/imgcheck" $opts --max-findings 0 -j "$file" \
+	$TO "$BIN/imgcheck" $opts --max-findings 0 --output=json "$file" \
 	    > "$T/$name.check" 2> /dev/null
 	echo "case $name $(wc -c < "$file") $T/$name.host $T/$name.sum" \
 	    "$T/$name.check $*" >> "$M"
