@@ -67,11 +67,13 @@ $(B)/bin/%: $(B)/tools/%.o $(B)/tools/toolutil.o $(B)/tools/batch.o \
     $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(Q_LD)$(CC) $(ALL_LDFLAGS) -pthread -o $@ $(filter %.o,$^) \
-	    $(B)/libcore.a $(if $(filter imgmap,$*),$(CURSES_LIBS)) $(DEP_LIBS)
+	    $(B)/libcore.a $(if $(filter $(VIEW_TOOLS),$*),$(CURSES_LIBS)) \
+	    $(DEP_LIBS)
 
-# The viewer (tools/view/) belongs to imgmap when it exists.
+# The viewer (tools/view/): imgcheck --tui and imgmap --tui.
+VIEW_TOOLS  = imgcheck imgmap
 VIEW_SRC   := $(sort $(wildcard tools/view/*.c))
-$(B)/bin/imgmap: $(VIEW_SRC:%.c=$(B)/%.o)
+$(VIEW_TOOLS:%=$(B)/bin/%): $(VIEW_SRC:%.c=$(B)/%.o)
 
 $(B)/tests/bin/%: $(B)/tests/tools/%.o $(FIX_SRC:%.c=$(B)/%.o) $(B)/libcore.a
 	@mkdir -p $(dir $@)

@@ -14,10 +14,12 @@
 
 #include "batch.h"
 #include "toolutil.h"
+#include "view/view.h"
 #include "core/banned.h"
 
 enum {
-	OPT_FORCE = OPT_TOOL_BASE
+	OPT_FORCE = OPT_TOOL_BASE,
+	OPT_TUI
 };
 
 static const struct tu_opt	check_opts[] = {
@@ -39,6 +41,8 @@ static const struct tu_opt	check_opts[] = {
 	{ "force", no_argument, OPT_FORCE, NULL,
 	    "walk the metadata even where qemu would refuse to open" },
 	TU_OPTS_KEY,
+	{ "tui", no_argument, OPT_TUI, NULL,
+	    "browse the image in the terminal: map, bytes and findings" },
 	{ "list-problems", no_argument, OPT_LIST_PROBLEMS, NULL,
 	    "print the problem table and exit" },
 	TU_OPT_LIST,
@@ -48,7 +52,8 @@ static const struct tu_opt	check_opts[] = {
 static const struct tu_cmd	check_cmd = {
 	"imgcheck",
 	"[-0hqUV] [-f format] [-j N] [--output=human|json] "
-	    "[--max-findings=N] [--chain] [--force] image ... | -",
+	    "[--max-findings=N] [--chain] [--force] image ... | -\n"
+	    "       imgcheck --tui [-U] [-f format] [--force] image",
 	"Check disk images or backups read-only and report every problem.",
 	check_opts
 };
@@ -251,6 +256,22 @@ check_chain(const struct check_ctx *cx, char **paths, size_t n)
 	return ex;
 }
 
+/* --tui: the viewer, starting in the findings pane. */
+static int
+check_tui(const struct tu_common *tc, const char *path, bool force)
+{
+	struct view_opts	vo;
+
+	memset(&vo, 0, sizeof(vo));
+	vo.prog = check_cmd.prog;
+	vo.path = path;
+	vo.img = tc->opts;
+	vo.findings = true;
+	vo.force = force;
+	vo.maxf = tc->maxf;
+	return view_main(&vo);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -260,7 +281,7 @@ main(int argc, char **argv)
 	char			**paths;
 	size_t			  i, n, jobs = 0;
 	bool			  chain = false, list = false, nul = false;
-	bool			  force = false;
+	bool			  force = false, tui = false;
 	int			  ch, ex;
 
 	tu_common_init(&tc);
@@ -292,6 +313,9 @@ main(int argc, char **argv)
 		case OPT_FORCE:
 			force = true;
 			break;
+		case OPT_TUI:
+			tui = true;
+			break;
 		default:
 			tu_bad_usage(&check_cmd);
 		}
@@ -303,6 +327,12 @@ main(int argc, char **argv)
 	if (argc < 1)
 		tu_bad_usage(&check_cmd);
 	tu_common_finish(&check_cmd, &tc);
+	if (tui) {
+		/* One image, browsed: the viewer owns the terminal. */
+		if (argc != 1 || chain || strcmp(argv[0], "-") == 0)
+			tu_bad_usage(&check_cmd);
+		return check_tui(&tc, argv[0], force);
+	}
 	tu_signals(check_cmd.prog);
 	(void)pr_info_get((enum pr_id)0);	/* its table, before threads */
 

@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "toolutil.h"
+#include "view/view.h"
 #include "core/banned.h"
 
 enum {
@@ -25,7 +26,8 @@ enum {
 	OPT_NO_BACKING,
 	OPT_FORCE,
 	OPT_HOST,
-	OPT_SUMMARY
+	OPT_SUMMARY,
+	OPT_TUI
 };
 
 static const struct tu_opt	map_opts[] = {
@@ -52,6 +54,8 @@ static const struct tu_opt	map_opts[] = {
 	{ "extract", optional_argument, OPT_EXTRACT, "WHAT",
 	    "write the guest disk (or the object WHAT) instead of a map" },
 	TU_OPTS_KEY,
+	{ "tui", no_argument, OPT_TUI, NULL,
+	    "browse the image in the terminal: map, bytes and findings" },
 	TU_OPT_LIST,
 	TU_OPT_END
 };
@@ -60,7 +64,8 @@ static const struct tu_cmd	map_cmd = {
 	"imgmap",
 	"[-jhUV] [-f format] [--output=human|json] [--start-offset=OFFSET] "
 	    "[--max-length=LENGTH] [--no-backing] [--force] "
-	    "[--host [--summary]] [--extract[=WHAT] [-o file]] image ...",
+	    "[--host [--summary]] [--extract[=WHAT] [-o file]] image ...\n"
+	    "       imgmap --tui [-U] [-f format] [--host] [--force] image",
 	"Map guest ranges of a disk image or backup to host offsets.",
 	map_opts
 };
@@ -605,6 +610,22 @@ bad:
 	return 0;
 }
 
+/* --tui: the viewer, starting on the map (--host: the host map). */
+static int
+map_tui(const struct tu_common *tc, const char *path, bool host, bool force)
+{
+	struct view_opts	vo;
+
+	memset(&vo, 0, sizeof(vo));
+	vo.prog = map_cmd.prog;
+	vo.path = path;
+	vo.img = tc->opts;
+	vo.host = host;
+	vo.force = force;
+	vo.maxf = tc->maxf;
+	return view_main(&vo);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,7 +637,7 @@ main(int argc, char **argv)
 	const char		*outfile = NULL, *what = NULL;
 	char			 errbuf[512];
 	bool			 extract = false, host = false, summary = false;
-	bool			 ranged = false;
+	bool			 ranged = false, tui = false;
 	int			 ch, rc;
 
 	img_map_opts_init(&mopt);
@@ -654,6 +675,9 @@ main(int argc, char **argv)
 		case OPT_SUMMARY:
 			summary = true;
 			break;
+		case OPT_TUI:
+			tui = true;
+			break;
 		default:
 			tu_bad_usage(&map_cmd);
 		}
@@ -667,6 +691,12 @@ main(int argc, char **argv)
 	if ((summary && !host) || (host && (extract || ranged || argc > 1)))
 		tu_bad_usage(&map_cmd);
 	tu_common_finish(&map_cmd, &tc);
+	if (tui) {
+		/* One image, browsed: the viewer owns the terminal. */
+		if (argc != 1 || extract || summary || ranged)
+			tu_bad_usage(&map_cmd);
+		return map_tui(&tc, argv[0], host, mopt.force);
+	}
 	tu_signals(map_cmd.prog);
 	if (host)
 		return host_map(&tc, argv[0], summary);
