@@ -3,7 +3,13 @@
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
-MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 PKG_CONFIG ?= pkg-config
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -37,6 +43,7 @@ ifndef V
 Q_CC = @echo "  CC      $<";
 Q_AR = @echo "  AR      $@";
 Q_LD = @echo "  LD      $@";
+Q_GEN = @echo "  GEN     $@";
 endif
 
 VERSION     = 0.3.1
@@ -54,7 +61,7 @@ FIXTOOLS   := $(FIXTOOL_SRC:tests/tools/%.c=$(B)/tests/bin/%)
 
 .PHONY: all check unit difftest demo deps bench clean install uninstall regen fuzz
 
-all: $(TOOL_BINS) $(FIXTOOLS)
+all: $(TOOL_BINS) $(FIXTOOLS) $(B)/man/imgkit-problems.7
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -160,16 +167,58 @@ bench: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
 	@B=$(B) sh bench/run.sh
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	for t in $(TOOLS); do \
-	    [ -x $(B)/bin/$$t ] && install -m 755 $(B)/bin/$$t $(DESTDIR)$(BINDIR)/; \
-	    [ -f tools/$$t.1 ] && install -m 644 tools/$$t.1 $(DESTDIR)$(MANDIR)/man1/; \
-	done; true
+# imgkit-problems(7), written from the problem table by tools/mkproblems.c.
+$(B)/tools/mkproblems: $(B)/tools/mkproblems.o $(B)/tools/toolutil.o \
+    $(B)/libcore.a
+	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a \
+	    $(DEP_LIBS)
+
+$(B)/man/imgkit-problems.7: $(B)/tools/mkproblems
+	@mkdir -p $(dir $@)
+	$(Q_GEN)$(B)/tools/mkproblems > $@.tmp && mv $@.tmp $@
+
+# libcore for programs that embed it: pkg-config --cflags --libs imgkit.
+$(B)/imgkit.pc: Makefile
+	@mkdir -p $(dir $@)
+	$(Q_GEN)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+	    'includedir=$(INCLUDEDIR)' '' 'Name: imgkit' \
+	    'Description: check, map and repair disk images (libcore)' \
+	    'Version: $(VERSION)' 'Requires: $(PKGS)' \
+	    'Libs: -L$${libdir} -limgkit' \
+	    'Cflags: -I$${includedir}/imgkit' > $@
+
+# libcore.h includes the problem tables, so they go with it.
+INST_HDRS  := libcore/libcore.h libcore/core/problems.def \
+              $(sort $(wildcard libcore/*/*_problems.def))
+BASH_NAMES  = imginfo imgmap imgrepair
+
+install: all $(B)/imgkit.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(LIBDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(sort $(dir $(INST_HDRS:libcore/%=$(DESTDIR)$(INCLUDEDIR)/imgkit/%)))
+	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(TOOLS:%=tools/%.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(B)/man/imgkit-problems.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 completions/imgkit.bash $(DESTDIR)$(BASHCOMPDIR)/imgcheck
+	for t in $(BASH_NAMES); do \
+	    ln -sf imgcheck $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; done
+	install -m 644 completions/_imgkit.zsh $(DESTDIR)$(ZSHCOMPDIR)/_imgkit
+	install -m 644 $(B)/libcore.a $(DESTDIR)$(LIBDIR)/libimgkit.a
+	for h in $(INST_HDRS); do install -m 644 $$h \
+	    $(DESTDIR)$(INCLUDEDIR)/imgkit/$${h#libcore/} || exit 1; done
+	install -m 644 $(B)/imgkit.pc $(DESTDIR)$(PKGCONFIGDIR)/imgkit.pc
 
 uninstall:
-	for t in $(TOOLS); do rm -f $(DESTDIR)$(BINDIR)/$$t \
-	    $(DESTDIR)$(MANDIR)/man1/$$t.1; done
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) \
+	    $(TOOLS:%=$(DESTDIR)$(MANDIR)/man1/%.1) \
+	    $(DESTDIR)$(MANDIR)/man7/imgkit-problems.7 \
+	    $(DESTDIR)$(BASHCOMPDIR)/imgcheck \
+	    $(BASH_NAMES:%=$(DESTDIR)$(BASHCOMPDIR)/%) \
+	    $(DESTDIR)$(ZSHCOMPDIR)/_imgkit $(DESTDIR)$(LIBDIR)/libimgkit.a \
+	    $(DESTDIR)$(PKGCONFIGDIR)/imgkit.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/imgkit
 
 clean:
 	rm -rf build

@@ -79,6 +79,11 @@ const struct pr_info	*pr_info_by_code(uint32_t code);
 /* "fatal", "corruption", "leak", "warning", "info". */
 const char		*pr_sev_name(enum pr_sev sev);
 const char		*pr_fix_name(enum pr_fix fix);
+/*
+ * Can a repair fix id today: the table names a fix and its format has a
+ * repair (the format's ops, not a list).
+ */
+bool			 pr_fixable(enum pr_id id);
 
 /*
  * What a caller tells report_problem() about one problem.  off/len are

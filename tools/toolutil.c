@@ -135,20 +135,72 @@ tu_bad_usage(const struct tu_cmd *cmd)
 	exit(1);
 }
 
+/* The word standing for a message field, in --list-problems and the man page. */
+static const char *
+field_word(char c)
+{
+	switch (c) {
+	case 'O':
+		return "OFFSET";
+	case 'I':
+		return "INDEX";
+	case 'N':
+	case 'n':
+		return "FOUND";
+	case 'M':
+	case 'm':
+		return "WANTED";
+	case 'S':
+		return "TEXT";
+	}
+	return NULL;
+}
+
+void
+tu_problem_words(const char *msg, char *buf, size_t len)
+{
+	const char	*w;
+	size_t		 n = 0;
+
+	if (len == 0)
+		return;
+	for (; *msg != '\0' && n + 1 < len; msg++) {
+		if (*msg == '%' && (w = field_word(msg[1])) != NULL) {
+			for (; *w != '\0' && n + 1 < len; w++)
+				buf[n++] = *w;
+			msg++;
+			continue;
+		}
+		buf[n++] = *msg;
+	}
+	buf[n] = '\0';
+}
+
+const char *
+tu_problem_fix(enum pr_id id)
+{
+	const struct pr_info	*pi = pr_info_get(id);
+
+	return pr_fixable(id) ? pr_fix_name(pi->fix) : "none";
+}
+
 void
 tu_list_problems(bool json)
 {
 	const struct pr_info	*pi;
 	struct json_object	*arr, *o;
+	char			 words[512];
 	int			 i;
 
 	arr = json ? json_object_new_array() : NULL;
 	for (i = 0; i < PR_COUNT; i++) {
 		pi = pr_info_get((enum pr_id)i);
+		tu_problem_words(pi->msg, words, sizeof(words));
 		if (!json) {
 			printf("0x%06" PRIx32 "  %-36s %-10s %-8s %s\n",
 			    pi->code, pi->name, pr_sev_name(pi->sev),
-			    pr_fix_name(pi->fix), pi->msg);
+			    pr_fixable((enum pr_id)i) ?
+			    pr_fix_name(pi->fix) : "-", words);
 			continue;
 		}
 		o = json_object_new_object();
@@ -159,8 +211,10 @@ tu_list_problems(bool json)
 		json_object_object_add(o, "severity",
 		    json_object_new_string(pr_sev_name(pi->sev)));
 		json_object_object_add(o, "fix",
-		    json_object_new_string(pr_fix_name(pi->fix)));
+		    json_object_new_string(tu_problem_fix((enum pr_id)i)));
 		json_object_object_add(o, "message",
+		    json_object_new_string(words));
+		json_object_object_add(o, "template",
 		    json_object_new_string(pi->msg));
 		json_object_array_add(arr, o);
 	}

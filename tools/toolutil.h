@@ -120,6 +120,14 @@ void			 tu_list_options(const struct tu_cmd *cmd);
 void			 tu_version(const struct tu_cmd *cmd);	/* exits 0 */
 void			 tu_bad_usage(const struct tu_cmd *cmd);	/* exits 1 */
 void			 tu_list_problems(bool json);
+/*
+ * A problem's message template with its fields in words ("cluster
+ * INDEX: refcount FOUND, WANTED references"), into buf.
+ */
+void			 tu_problem_words(const char *msg, char *buf,
+			    size_t len);
+/* What a repair does about id today: its fix's name, or "none". */
+const char		*tu_problem_fix(enum pr_id id);
 
 /* --output=human|json: true for json, exits 1 on anything else. */
 bool	tu_parse_output(const struct tu_cmd *cmd, const char *v);
