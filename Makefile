@@ -177,22 +177,12 @@ $(B)/man/imgkit-problems.7: $(B)/tools/mkproblems
 	@mkdir -p $(dir $@)
 	$(Q_GEN)$(B)/tools/mkproblems > $@.tmp && mv $@.tmp $@
 
-# libcore for programs that embed it: pkg-config --cflags --libs imgkit.
-$(B)/imgkit.pc: Makefile
-	@mkdir -p $(dir $@)
-	$(Q_GEN)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
-	    'includedir=$(INCLUDEDIR)' '' 'Name: imgkit' \
-	    'Description: check, map and repair disk images (libcore)' \
-	    'Version: $(VERSION)' 'Requires: $(PKGS)' \
-	    'Libs: -L$${libdir} -limgkit' \
-	    'Cflags: -I$${includedir}/imgkit' > $@
-
 # libcore.h includes the problem tables, so they go with it.
 INST_HDRS  := libcore/libcore.h libcore/core/problems.def \
               $(sort $(wildcard libcore/*/*_problems.def))
 BASH_NAMES  = imginfo imgmap imgrepair
 
-install: all $(B)/imgkit.pc
+install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
 	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(LIBDIR) \
@@ -208,7 +198,13 @@ install: all $(B)/imgkit.pc
 	install -m 644 $(B)/libcore.a $(DESTDIR)$(LIBDIR)/libimgkit.a
 	for h in $(INST_HDRS); do install -m 644 $$h \
 	    $(DESTDIR)$(INCLUDEDIR)/imgkit/$${h#libcore/} || exit 1; done
-	install -m 644 $(B)/imgkit.pc $(DESTDIR)$(PKGCONFIGDIR)/imgkit.pc
+	@# For programs that embed libcore: pkg-config --cflags --libs imgkit.
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+	    'includedir=$(INCLUDEDIR)' '' 'Name: imgkit' \
+	    'Description: check, map and repair disk images (libcore)' \
+	    'Version: $(VERSION)' 'Requires: $(PKGS)' \
+	    'Libs: -L$${libdir} -limgkit' 'Cflags: -I$${includedir}/imgkit' \
+	    > $(DESTDIR)$(PKGCONFIGDIR)/imgkit.pc
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) \
