@@ -23,7 +23,7 @@
 #define BIG_EXTENT	(8u << 20)	/* data per extent */
 #define BIG_HOLE	(1u << 20)	/* zero extent after each */
 
-static void
+static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: sparse_mk std [-iz] [-c chunk] out\n"
