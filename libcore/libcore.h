@@ -96,7 +96,15 @@ enum pc_flags {
 	PC_HOST    = 1u << 0,	/* off/len are meaningful */
 	PC_GUEST   = 1u << 1,	/* goff/glen are meaningful */
 	PC_NOCOUNT = 1u << 2,	/* the format keeps the counters itself */
-	PC_ENTRY   = 1u << 3	/* finding: entry_off/entry_len are known */
+	PC_ENTRY   = 1u << 3,	/* finding: entry_off/entry_len are known */
+	/*
+	 * The fix is made at the leaks level too (qemu-img check -r leaks
+	 * makes it: a COPIED flag when nothing else is wrong, header bits
+	 * qemu rewrites whenever it opens the image for writing).
+	 */
+	PC_LEAKS_OK = 1u << 4,
+	/* This instance cannot be fixed (another finding says why). */
+	PC_NOFIX   = 1u << 5
 };
 
 struct pr_ctx {
@@ -152,6 +160,8 @@ enum report_repair {
 	REPAIR_ALL   = 1u << 1	/* may fix corruptions too */
 };
 
+struct plan;
+
 struct report {
 	struct check_counts	 c;
 	struct finding		*f;		/* findings kept, in order */
@@ -173,6 +183,13 @@ struct report {
 	void			(*on_finding)(void *arg,
 				    const struct finding *f);
 	void			*on_arg;
+	/*
+	 * The repair's changes (formats that plan; img_repair() makes it).
+	 * With a plan, "may I fix this?" is answered in a dry run too: the
+	 * fix goes into the plan, and a dry run never applies it.  Freed by
+	 * report_release().
+	 */
+	struct plan		*plan;
 };
 
 void	report_init(struct report *rp);
@@ -202,7 +219,13 @@ struct img;
 
 enum img_open_flags {
 	IMG_RDWR = 1u << 0,	/* open for writing (imgrepair --in-place) */
-	IMG_NOLOCK = 1u << 1	/* -U: read without QEMU's image locks */
+	IMG_NOLOCK = 1u << 1,	/* -U: read without QEMU's image locks */
+	/*
+	 * Opened to be repaired (imgrepair, also a dry run): a format may
+	 * then open an image whose damage it can repair although QEMU would
+	 * refuse it (a broken bitmap directory), and report that damage.
+	 */
+	IMG_REPAIR = 1u << 2
 };
 
 struct img_opts {
@@ -233,12 +256,21 @@ bool		 img_can_repair(const struct img *img, bool inplace);
 uint64_t	 img_file_size(const struct img *img);
 const char	*img_path(const struct img *img);
 
+/*
+ * Does the format's repair make a write-level plan (rp->plan: every byte
+ * it would change, old and new)?  Formats without one only say, in a dry
+ * run, which findings they would fix.
+ */
+bool		 img_repair_plans(const struct img *img);
+
 /* Run the format's check into rp (read-only).  -IMG_ENOCHECK if none. */
 int		 img_check(struct img *img, struct report *rp);
 /*
  * Run the format's repair with rp->repair as permission.  out_path NULL:
  * repair in place (the image must be open IMG_RDWR); otherwise write a
- * new, repaired image there and leave the original untouched.
+ * new, repaired image there and leave the original untouched.  With
+ * rp->dry_run nothing is written (out_path is ignored, the image may be
+ * read-only); a format that plans leaves its plan in rp->plan.
  */
 int		 img_repair(struct img *img, struct report *rp,
 		    const char *out_path);
@@ -374,6 +406,41 @@ void		 img_out_cleanup(void);
  */
 int		 img_undo_apply(const char *image, const char *undo,
 		    char *errbuf, size_t errlen);
+
+/*
+ * A repair plan (core/plan.c): the changes a repair makes, in offset
+ * order, each with the bytes it replaces and the finding it fixes.  A
+ * change of the file's length is a change too (PLAN_RESIZE: from off to
+ * off + len bytes when growing; len is the new length's distance below
+ * off when shrinking, shrink true).  Bytes past the old end of the file
+ * read as zeros in before.
+ */
+enum plan_kind {
+	PLAN_WRITE,
+	PLAN_RESIZE
+};
+struct plan_change {
+	enum plan_kind	 kind;
+	uint64_t	 off;
+	uint64_t	 len;
+	bool		 shrink;	/* PLAN_RESIZE: the file gets shorter */
+	const uint8_t	*before;	/* PLAN_WRITE: len bytes */
+	const uint8_t	*after;
+	enum pr_id	 id;		/* the finding it fixes */
+};
+/* Changes in the plan (the resize first), and change i (valid until the
+   plan changes or is freed). */
+size_t		 plan_count(const struct plan *p);
+const struct plan_change *plan_get(const struct plan *p, size_t i);
+/* File length before and after the plan. */
+uint64_t	 plan_size_before(const struct plan *p);
+uint64_t	 plan_size_after(const struct plan *p);
+/*
+ * What a check of the image would count once the plan is applied, when
+ * the format worked it out (NULL if not): a dry run's verdict.
+ */
+const struct check_counts *plan_after(const struct plan *p);
+void		 plan_free(struct plan *p);
 
 /*
  * Strings from images, made safe in place (core/str.c): img_str_clean()

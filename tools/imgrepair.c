@@ -5,6 +5,7 @@
  * status is qemu-img check's, for the state after the repair.
  */
 #include <err.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,116 @@ static const struct tu_cmd	repair_cmd = {
 	repair_opts
 };
 
+/* Bytes shown of a long change: its first ones, then its length. */
+#define PLAN_HUMAN_BYTES	16
+#define PLAN_JSON_BYTES		256
+
+/* Up to n bytes of b in hex, in groups of four ("80000000 00050000"). */
+static void
+hex_put(FILE *fp, const uint8_t *b, uint64_t len, size_t n, bool groups)
+{
+	size_t	i;
+
+	for (i = 0; i < len && i < n; i++)
+		fprintf(fp, "%s%02x", groups && i > 0 && i % 4 == 0 ? " " : "",
+		    b[i]);
+	if (len > n)
+		fputs(groups ? " ..." : "", fp);
+}
+
+static char *
+hex_str(const uint8_t *b, uint64_t len)
+{
+	size_t	n = len < PLAN_JSON_BYTES ? (size_t)len : PLAN_JSON_BYTES, i;
+	char	*s = xmalloc(2 * n + 1);
+
+	for (i = 0; i < n; i++)
+		snprintf(s + 2 * i, 3, "%02x", b[i]);
+	s[2 * n] = '\0';
+	return s;
+}
+
+static const char *
+code_name(enum pr_id id)
+{
+	const struct pr_info	*pi = pr_info_get(id);
+
+	return pi != NULL ? pi->name : "-";
+}
+
+/* The plan, one line per change. */
+static void
+plan_human(const struct plan *p, FILE *fp)
+{
+	const struct plan_change	*c;
+	size_t				 i, n = plan_count(p);
+
+	fprintf(fp, "%zu change%s:\n", n, n == 1 ? "" : "s");
+	for (i = 0; i < n; i++) {
+		c = plan_get(p, i);
+		if (c->kind == PLAN_RESIZE) {
+			fprintf(fp, "0x%" PRIx64 "  %s%" PRIu64 " bytes  (the "
+			    "file %s to 0x%" PRIx64 " bytes)  %s\n", c->off,
+			    c->shrink ? "-" : "+", c->len, c->shrink ?
+			    "shrinks" : "grows", plan_size_after(p),
+			    code_name(c->id));
+			continue;
+		}
+		fprintf(fp, "0x%" PRIx64 "  %" PRIu64 " byte%s  ", c->off,
+		    c->len, c->len == 1 ? "" : "s");
+		hex_put(fp, c->before, c->len, PLAN_HUMAN_BYTES, true);
+		fputs(" -> ", fp);
+		hex_put(fp, c->after, c->len, PLAN_HUMAN_BYTES, true);
+		fprintf(fp, "  %s\n", code_name(c->id));
+	}
+}
+
+/* The plan as a JSON array of {offset, length, old, new, code}. */
+static struct json_object *
+plan_json(const struct plan *p)
+{
+	const struct plan_change	*c;
+	struct json_object		*arr = json_object_new_array(), *o;
+	size_t				 i, n = plan_count(p);
+	char				*h;
+
+	for (i = 0; i < n; i++) {
+		c = plan_get(p, i);
+		o = json_object_new_object();
+		json_object_object_add(o, "offset",
+		    json_object_new_int64((int64_t)c->off));
+		json_object_object_add(o, "length",
+		    json_object_new_int64((int64_t)c->len));
+		if (c->kind == PLAN_RESIZE) {
+			json_object_object_add(o, "old",
+			    json_object_new_string(""));
+			json_object_object_add(o, "new",
+			    json_object_new_string(""));
+			json_object_object_add(o, "resize",
+			    json_object_new_string(c->shrink ? "shrink" :
+			    "grow"));
+			json_object_object_add(o, "file-length",
+			    json_object_new_int64((int64_t)plan_size_after(p)));
+		} else {
+			h = hex_str(c->before, c->len);
+			json_object_object_add(o, "old",
+			    json_object_new_string(h));
+			free(h);
+			h = hex_str(c->after, c->len);
+			json_object_object_add(o, "new",
+			    json_object_new_string(h));
+			free(h);
+			if (c->len > PLAN_JSON_BYTES)
+				json_object_object_add(o, "truncated",
+				    json_object_new_boolean(true));
+		}
+		json_object_object_add(o, "code",
+		    json_object_new_string(code_name(c->id)));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 static struct json_object *
 report_doc(const struct report *rp, const char *name, const char *fmt,
     int ex)
@@ -81,7 +192,7 @@ main(int argc, char **argv)
 	const char		*apply = NULL;
 	char			 errbuf[512], *undobuf = NULL, *fmtname;
 	char			 why[1024] = "";
-	bool			 dry = false;
+	bool			 dry = false, planned;
 	bool			 inplace = false, noundo = false;
 	unsigned		 level = 0;
 	int			 ch, rc, rrc, ex;
@@ -158,6 +269,7 @@ main(int argc, char **argv)
 	}
 	tu_common_finish(&repair_cmd, &tc);
 	ropts = tc.opts;
+	ropts.flags |= IMG_REPAIR;
 	if (inplace && !dry) {
 		ropts.flags |= IMG_RDWR;
 		if (!noundo && undo == NULL) {
@@ -198,10 +310,18 @@ main(int argc, char **argv)
 	rp.max_per_code = tc.maxf;
 	rp.repair = level;
 	rp.dry_run = dry;
-	/* A dry run is a check that says what the repair would fix. */
-	rrc = dry ? img_check(img, &rp) : img_repair(img, &rp,
-	    inplace ? NULL : out);
+	/*
+	 * A dry run plans the repair and writes nothing; a format without
+	 * a plan runs its check and says what the repair would fix.
+	 */
+	planned = img_repair_plans(img);
+	rrc = dry && !planned ? img_check(img, &rp) : img_repair(img, &rp,
+	    inplace || dry ? NULL : out);
 	fmtname = xstrdup(img_format(img));
+	if (rrc != 0 && dry && img_error(img) != NULL) {
+		snprintf(why, sizeof(why), "'%s': %s", argv[0], img_error(img));
+		img_str_clean(why);
+	}
 	if (rrc != 0 && !dry) {
 		snprintf(errbuf, sizeof(errbuf), "%s", img_error(img) != NULL ?
 		    img_error(img) : img_strerror(rrc));
@@ -251,6 +371,9 @@ main(int argc, char **argv)
 		    tu_check_exit(&rp, rrc));
 		json_object_object_add(doc, "dry-run",
 		    json_object_new_boolean(dry));
+		if (planned && rp.plan != NULL)
+			json_object_object_add(doc, "plan",
+			    plan_json(rp.plan));
 		if (ex == EXIT_FAILED)
 			json_object_object_add(doc, "error",
 			    json_object_new_string(why));
@@ -265,6 +388,13 @@ main(int argc, char **argv)
 		printf(dry ? "Plan (nothing is written):\n" :
 		    "Found and repaired:\n");
 		tu_report_human(&rp, argv[0], stdout);
+		if (dry && planned && rp.plan != NULL)
+			plan_human(rp.plan, stdout);
+		else if (dry)
+			printf("no write-level plan for this format\n");
+		else if (planned && rp.plan != NULL)
+			printf("%zu change%s written\n", plan_count(rp.plan),
+			    plan_count(rp.plan) == 1 ? "" : "s");
 		if (!dry) {
 			printf("\nDouble checking the repaired image '%s':\n",
 			    target);

@@ -95,7 +95,9 @@ enum fmt_caps {
 	 * Its probe claims any file (raw): forced, nothing is read to ask
 	 * it, as QEMU reads nothing for -f raw.
 	 */
-	FMT_ANYFILE		= 1u << 4
+	FMT_ANYFILE		= 1u << 4,
+	/* Its repair plans every change first (rp->plan, core/plan.c). */
+	FMT_REPAIR_PLAN		= 1u << 5
 };
 
 /* What fmt_ops.map is asked for. */
@@ -154,6 +156,11 @@ struct img {
 	int			 depth;		/* in the chain: 0 top */
 	uint8_t			 key[32];
 	char			 errmsg[IMG_ERRMSG_MAX];
+	/*
+	 * A plan laid over the file (plan_attach()): reads see the planned
+	 * bytes and size is the planned length; writes are refused.
+	 */
+	struct plan		*plan;
 };
 
 /*
@@ -279,6 +286,37 @@ void	info_add_int(struct json_object *o, const char *key, int64_t v);
 void	info_add_u64(struct json_object *o, const char *key, uint64_t v);
 void	info_add_str(struct json_object *o, const char *key, const char *v);
 void	info_add_bool(struct json_object *o, const char *key, bool v);
+
+/*
+ * Building a plan (core/plan.c).  plan_new() starts an empty one.
+ * plan_write() records that [off, off + len) becomes buf, for finding id;
+ * the old bytes are the file's (zeros past its end), and a change that
+ * overlaps earlier ones merges with them (the first one's id stays).  A
+ * write past the planned length grows it.  plan_resize() sets the
+ * planned length.  While attached to img (plan_attach), every read of
+ * img sees the plan applied, so a format can check its own repair before
+ * anything is written.  plan_apply() writes it through img_pwrite() and
+ * img_truncate() (the undo file sees all): new clusters past the old end
+ * first, the file's start last; it writes nothing on a dry run.
+ */
+struct plan	*plan_new(void);
+int		 plan_write(struct plan *p, struct img *img, uint64_t off,
+		    const void *buf, size_t len, enum pr_id id);
+int		 plan_resize(struct plan *p, struct img *img, uint64_t len,
+		    enum pr_id id);
+void		 plan_set_after(struct plan *p, const struct check_counts *c);
+void		 plan_attach(struct img *img, struct plan *p);
+void		 plan_detach(struct img *img);
+/* Read [off, off + len) of the planned file: zeros past the old end. */
+int		 plan_pread(struct plan *p, struct img *img, uint64_t off,
+		    void *buf, size_t len);
+/* The file's own bytes, as they were before the plan. */
+int		 plan_pread_orig(struct plan *p, struct img *img, uint64_t off,
+		    void *buf, size_t len);
+int		 plan_apply(struct img *img, struct plan *p,
+		    const struct report *rp);
+/* Forget every change (the plan stays usable). */
+void		 plan_clear(struct plan *p);
 
 /* True once img_interrupt() was called: walkers stop between structures. */
 bool	img_interrupted(void);

@@ -120,6 +120,13 @@ img_can_repair(const struct img *img, bool inplace)
 	    (inplace ? FMT_REPAIR_INPLACE : FMT_REPAIR_COPY)) != 0;
 }
 
+bool
+img_repair_plans(const struct img *img)
+{
+	return img->ops->repair != NULL &&
+	    (img->ops->caps & FMT_REPAIR_PLAN) != 0;
+}
+
 /*
  * A copy is repaired into a temporary file beside out_path, which the
  * format creates and fills by name; only a repair that succeeded is
@@ -140,6 +147,12 @@ img_repair(struct img *img, struct report *rp, const char *out_path)
 		    "NEWFILE)" : "into a new file (use --in-place)");
 		return img->ops->repair == NULL ? -IMG_ENOOP : -IMG_EUNSUP;
 	}
+	if ((img->ops->caps & FMT_REPAIR_PLAN) && rp->plan == NULL &&
+	    (rp->plan = plan_new()) == NULL)
+		return -ENOMEM;
+	/* A dry run writes nothing, so it repairs "in place", read-only. */
+	if (rp->dry_run)
+		return img->ops->repair(img, rp, NULL);
 	if (out_path == NULL && !(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
 	if (out_path == NULL)

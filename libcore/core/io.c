@@ -107,6 +107,15 @@ fd_write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* The file's bytes, or the planned ones while a plan is laid over it. */
+static int
+file_read(struct img *img, void *buf, size_t len, uint64_t off)
+{
+	if (img->plan != NULL)
+		return plan_pread(img->plan, img, off, buf, len);
+	return fd_pread_full(img->fd, buf, len, off);
+}
+
 int
 img_pread(struct img *img, uint64_t off, void *buf, size_t len)
 {
@@ -114,7 +123,7 @@ img_pread(struct img *img, uint64_t off, void *buf, size_t len)
 
 	if (!ck_add_u64(off, len, &end) || end > img->size)
 		return -IMG_ERANGE;
-	return fd_pread_full(img->fd, buf, len, off);
+	return file_read(img, buf, len, off);
 }
 
 int
@@ -126,7 +135,7 @@ img_pread_zf(struct img *img, uint64_t off, void *buf, size_t len,
 
 	if (off < img->size)
 		n = img->size - off < len ? (size_t)(img->size - off) : len;
-	if (n > 0 && (rc = fd_pread_full(img->fd, buf, n, off)) != 0)
+	if (n > 0 && (rc = file_read(img, buf, n, off)) != 0)
 		return rc;
 	memset((uint8_t *)buf + n, 0, len - n);
 	if (got != NULL)
@@ -159,7 +168,7 @@ img_view(struct img *img, uint64_t off, size_t len, struct img_view *v)
 		v->map = p;
 		v->maplen = len;
 	}
-	if ((rc = fd_pread_full(img->fd, v->map, len, off)) != 0)
+	if ((rc = file_read(img, v->map, len, off)) != 0)
 		return rc;
 	v->p = v->map;
 	v->len = len;
@@ -181,6 +190,8 @@ img_pwrite(struct img *img, uint64_t off, const void *buf, size_t len)
 
 	if (!(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
+	if (img->plan != NULL)
+		return -EBUSY;
 	if (!ck_add_u64(off, len, &end))
 		return -IMG_ERANGE;
 	if (len == 0)
@@ -204,6 +215,8 @@ img_truncate(struct img *img, uint64_t len)
 
 	if (!(img->flags & IMG_RDWR))
 		return -IMG_ERDONLY;
+	if (img->plan != NULL)
+		return -EBUSY;
 	if (len == img->size)
 		return 0;
 	if ((rc = undo_begin(img)) != 0 || (rc = undo_save_size(img, len)) != 0)

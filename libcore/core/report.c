@@ -191,15 +191,23 @@ report_release(struct report *rp)
 	free(rp->f);
 	if (rp->extra != NULL)
 		json_object_put(rp->extra);
+	plan_free(rp->plan);
 	memset(rp, 0, sizeof(*rp));
 }
 
-/* May a problem with this severity and fix be repaired under rp? */
+/*
+ * May a problem with this severity and fix be repaired under rp?  The
+ * format may say an instance cannot be fixed (PC_NOFIX), or that qemu
+ * makes this fix at the leaks level too (PC_LEAKS_OK).
+ */
 static bool
-report_may_fix(const struct report *rp, const struct pr_info *pi)
+report_may_fix(const struct report *rp, const struct pr_info *pi,
+    unsigned flags)
 {
-	if (pi->fix == PR_FIX_NONE)
+	if (pi->fix == PR_FIX_NONE || (flags & PC_NOFIX))
 		return false;
+	if ((flags & PC_LEAKS_OK) && pi->sev != PR_SEV_FATAL)
+		return (rp->repair & (REPAIR_LEAKS | REPAIR_ALL)) != 0;
 	switch (pi->sev) {
 	case PR_SEV_LEAK:
 		return (rp->repair & (REPAIR_LEAKS | REPAIR_ALL)) != 0;
@@ -283,13 +291,14 @@ report_problem(struct report *rp, enum pr_id id, const struct pr_ctx *pc)
 			break;
 		}
 	}
-	fix = report_may_fix(rp, pi);
+	fix = report_may_fix(rp, pi, pc->flags);
 	rp->seen[id]++;
 	if (rp->max_per_code != 0 && rp->seen[id] > rp->max_per_code)
 		rp->omitted++;
 	else
 		report_keep(rp, id, pi, pc, fix);
-	return fix && !rp->dry_run;
+	/* With a plan, a fix goes into it; a dry run never applies it. */
+	return fix && (!rp->dry_run || rp->plan != NULL);
 }
 
 static struct json_object *

@@ -128,6 +128,11 @@ struct qcow2_snap {
 	bool		has_icount;
 	char		*id;
 	char		*name;
+	/* Where the record lies in the table, for a rewrite (repair). */
+	uint64_t	rec_off;	/* from the table's start */
+	uint16_t	id_size;
+	uint16_t	name_size;
+	uint32_t	extra_kept;	/* extra bytes a rewrite keeps */
 };
 
 /* Open image state (img->priv). */
@@ -156,6 +161,13 @@ struct qcow2 {
 	uint64_t		 crypto_len;
 	bool			 has_bitmaps_ext;
 	bool			 bitmaps_ignored;	/* autoclear bit clear */
+	/*
+	 * Opened for a repair (IMG_REPAIR) with a bitmap directory QEMU
+	 * would refuse: no bitmaps are loaded, bitmaps_why says what is
+	 * wrong, and the repair drops the extension.
+	 */
+	bool			 bitmaps_bad;
+	char			 bitmaps_why[IMG_ERRMSG_MAX];
 	uint32_t		 nb_bitmaps;
 	uint64_t		 bitmap_dir_size;
 	uint64_t		 bitmap_dir_offset;
@@ -220,9 +232,24 @@ struct qcow2_snaptab {
 /* Decode nb records from buf; fails naming the record. */
 int	qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
 	    uint32_t version, struct qcow2_snaptab *out, uint32_t *bad_idx);
+/*
+ * The same; clip: a record with more than 1 KiB of extra data is kept
+ * (extra_kept 1024) and decoding goes on, as qemu-img check -r all does.
+ */
+int	qcow2_snaptab_decode_ex(const uint8_t *buf, size_t len, uint32_t nb,
+	    uint32_t version, bool clip, struct qcow2_snaptab *out,
+	    uint32_t *bad_idx);
 void	qcow2_snaptab_release(struct qcow2_snaptab *t);
 int	qcow2_snaptab_read(struct img *img, struct qcow2 *q,
 	    struct qcow2_snaptab *t, struct report *rp);
+struct qcow2_fix;
+/*
+ * The same for a repair (fx): with permission, too many snapshots, too
+ * much extra data and a table past 64 MiB are cut instead of failing,
+ * and fx is told the table must be rewritten.
+ */
+int	qcow2_snaptab_read_fix(struct img *img, struct qcow2 *q,
+	    struct qcow2_snaptab *t, struct report *rp, struct qcow2_fix *fx);
 
 /*
  * Classify an L2 entry; the exact order of "Table entries" (spec 1.4)
@@ -326,6 +353,104 @@ struct qcow2_claims {
 };
 int	qcow2_check_walk(struct img *img, struct report *rp,
 	    const struct qcow2_claims *cl);
+/* The check as one step of a repair: fixes go to fx (qcow2_repair.c). */
+int	qcow2_check_fix(struct img *img, struct report *rp,
+	    struct qcow2_fix *fx);
+
+/*
+ * qcow2_repair.c, qcow2_rebuild.c: the repair.  It runs the check over
+ * the image with the plan laid over it, several times: each run fixes
+ * one kind of problem into the plan (phase), and the next sees the
+ * result.  The check calls the hooks below where it has permission.
+ */
+enum qcow2_fix_phase {
+	QCOW2_FIX_STRUCT = 1,	/* L1/L2 entries, snapshots, bitmaps, header */
+	QCOW2_FIX_REFCOUNT,	/* refcounts: adjust or rebuild */
+	QCOW2_FIX_COPIED	/* COPIED flags of the active tables */
+};
+
+struct qcow2_mm {
+	uint64_t	k;		/* host cluster */
+	uint64_t	r2;		/* its count */
+	enum pr_id	id;
+};
+
+struct qcow2_fix {
+	struct img		*img;
+	struct plan		*plan;
+	enum qcow2_fix_phase	 phase;
+	unsigned		 level;		/* enum report_repair */
+	uint64_t		 cfixed;	/* corruptions fixed */
+	uint64_t		 lfixed;	/* leaks fixed */
+	/* STRUCT: snapshot table and bitmaps, rewritten after the walk. */
+	bool			 snap_rewrite;
+	uint32_t		 snap_n;	/* records read */
+	uint8_t			*snap_drop;	/* per record: drop it */
+	bool			 snap_drop_all;
+	enum pr_id		 snap_id;
+	struct qcow2_snaptab	 snaps;		/* the records read */
+	bool			 bm_drop_all;
+	uint8_t			*bm_drop;	/* per bitmap: drop it */
+	enum pr_id		 bm_id;
+	uint64_t		 hdr_autoclear;	/* autoclear bits to clear */
+	bool			 hdr_padding;
+	/* Host offsets of the COPIED problems the image had (STRUCT). */
+	uint64_t		*copied_seen;
+	size_t			 ncopied_seen;
+	size_t			 capcopied_seen;
+	bool			 copied_all_ok;	/* leaks level: nothing else */
+	/* REFCOUNT: what the compare found. */
+	bool			 need_rebuild;	/* qemu's own flag */
+	bool			 want_rebuild;	/* and we may rebuild */
+	enum pr_id		 rebuild_id;
+	struct qcow2_mm		*mm;		/* refcounts to set */
+	size_t			 nmm;
+	size_t			 capmm;
+	struct qcow2_counts	*cnt;		/* the computed counts */
+	uint64_t		 cnt_len;
+	/* New clusters are appended from here (cluster index). */
+	uint64_t		 next_free;
+	bool			 force_rebuild;	/* one has no refcount block */
+	uint64_t		 orig_size;	/* the file's own length */
+};
+
+/* Does fx act in this phase? */
+static inline bool
+qcow2_fixing(const struct qcow2_fix *fx, enum qcow2_fix_phase ph)
+{
+	return fx != NULL && fx->phase == ph;
+}
+/* Count a fix of a finding with this id (n times). */
+void	qcow2_fix_count(struct qcow2_fix *fx, enum pr_id id, uint64_t n);
+/* An 8-byte big-endian entry at off becomes v. */
+int	qcow2_fix_be64(struct qcow2_fix *fx, uint64_t off, uint64_t v,
+	    enum pr_id id);
+/* STRUCT: remember a COPIED problem of the image as it was. */
+int	qcow2_fix_copied_note(struct qcow2_fix *fx, uint64_t off);
+/* COPIED: may this entry's COPIED flag be fixed at the leaks level? */
+bool	qcow2_fix_copied_leaks_ok(const struct qcow2_fix *fx, uint64_t off);
+/*
+ * REFCOUNT: a finding that needs the refcount structure rebuilt; qemu:
+ * qemu-img check sets its own rebuild flag for it; fixed: permission.
+ */
+void	qcow2_fix_rebuild(struct qcow2_fix *fx, enum pr_id id, bool qemu,
+	    bool fixed);
+/* REFCOUNT: cluster k's stored refcount r1 should be r2. */
+int	qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1,
+	    uint64_t r2, enum pr_id id, bool fixed);
+/* The computed counts, at the end of a compare: fx may keep them. */
+void	qcow2_fix_counts(struct qcow2_fix *fx, struct qcow2_counts **cnt);
+
+int	qcow2_repair(struct img *img, struct report *rp, const char *out_path);
+/* qcow2_rebuild.c: set the refcounts (REFCOUNT phase, after the walk). */
+int	qcow2_refcounts_fix(struct qcow2_fix *fx, struct report *rp);
+/* Read or set the stored refcount of cluster k through the plan. */
+int	qcow2_ref_read(struct img *img, const struct qcow2 *q, uint64_t k,
+	    uint64_t *v, bool *has_block);
+int	qcow2_ref_plan(struct qcow2_fix *fx, const struct qcow2 *q,
+	    uint64_t k, uint64_t v, enum pr_id id);
+/* Set refcount n of a refcount block buffer at index i. */
+void	qcow2_rb_set(uint8_t *rb, uint32_t order, uint64_t i, uint64_t v);
 int	qcow2_hostmap(struct img *img, struct hmap_sink *hs);
 
 /* qcow2_read.c */

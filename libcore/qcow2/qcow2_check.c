@@ -84,6 +84,22 @@ struct ck {
 	uint64_t		 mult;
 	/* The host map's visitor: every reference, with what and whose. */
 	const struct qcow2_claims *cl;
+	/*
+	 * A repair step (NULL for a check): fixes the check has permission
+	 * for go to fx.  add_ref() reports a reference past the end of the
+	 * file with pe_flags (PC_NOFIX unless the caller can drop it) and
+	 * sets pe_fix when it may be dropped.
+	 */
+	struct qcow2_fix	*fx;
+	unsigned		 pe_flags;
+	bool			 pe_fix;
+	int			 fx_err;	/* a hook failed */
+	/*
+	 * The table being walked overlaps other live metadata (the header,
+	 * the refcount table, the active L1 table, the snapshot table, the
+	 * bitmap directory): a repair writes nothing into it.
+	 */
+	bool			 nofix;
 };
 
 static inline void
@@ -147,14 +163,32 @@ count_more(struct ck *ck, enum pr_id id, uint64_t n)
 		ck->rp->c.check_errors += n - 1;
 }
 
-/* report_problem() with the path filled in from lp. */
-static void
+/*
+ * report_problem() with the path filled in from lp; true when the fix
+ * may be made now.
+ */
+static bool
 rep(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp)
 {
+	bool	fix;
+
 	pc->path = lpath_str(lp);
-	report_problem(ck->rp, id, pc);
+	if (ck->fx != NULL && ck->nofix)
+		pc->flags |= PC_NOFIX;
+	fix = report_problem(ck->rp, id, pc);
 	if (!(pc->flags & PC_NOCOUNT))
 		count_more(ck, id, ck->mult);
+	return fix;
+}
+
+/* In a repair's structure step, with permission: count the fix. */
+static bool
+fixing(struct ck *ck, bool fix, enum pr_id id)
+{
+	if (!fix || !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
+		return false;
+	qcow2_fix_count(ck->fx, id, ck->mult);
+	return true;
 }
 
 /* ---- stored refcounts ------------------------------------------------- */
@@ -308,7 +342,9 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 	/* QEMU: off + len - file_len >= cs, in signed arithmetic. */
 	if (!ck_add_u64(off, len, &end) || (end > ck->file_len &&
 	    end - ck->file_len >= q->cs)) {
-		rep(ck, PR_QCOW2_REF_PAST_EOF, &pc, lp);
+		pc.flags |= ck->fx != NULL ? ck->pe_flags : 0;
+		ck->pe_fix = fixing(ck, rep(ck, PR_QCOW2_REF_PAST_EOF, &pc, lp),
+		    PR_QCOW2_REF_PAST_EOF);
 		return 0;
 	}
 	last = (end - 1) >> q->h.cluster_bits;
@@ -335,6 +371,34 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 
 /* ---- L1 and L2 tables (spec 4.3) -------------------------------------- */
 
+/*
+ * Report a wrong COPIED flag.  In a repair's structure step, remember it
+ * (the leaks level fixes COPIED flags the repair itself made wrong); in
+ * its COPIED step, fix it where permitted.
+ */
+static void
+copied_fix(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp,
+    uint64_t host, uint64_t e)
+{
+	bool	fix;
+	int	rc = 0;
+
+	if (qcow2_fixing(ck->fx, QCOW2_FIX_COPIED) &&
+	    qcow2_fix_copied_leaks_ok(ck->fx, host))
+		pc->flags |= PC_LEAKS_OK;
+	if (ck->fx != NULL && ck->nofix)
+		pc->flags |= PC_NOFIX;
+	fix = rep(ck, id, pc, lp);
+	if (qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
+		rc = qcow2_fix_copied_note(ck->fx, host);
+	else if (fix && qcow2_fixing(ck->fx, QCOW2_FIX_COPIED)) {
+		qcow2_fix_count(ck->fx, id, ck->mult);
+		rc = qcow2_fix_be64(ck->fx, host, e ^ QCOW2_OFLAG_COPIED, id);
+	}
+	if (rc != 0 && ck->fx_err == 0)
+		ck->fx_err = rc;
+}
+
 static void
 copied_check_data(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
     struct lpath *lp)
@@ -357,7 +421,7 @@ copied_check_data(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
 	pc.goff = goff;
 	pc.glen = ck->q->cs;
 	pc.flags = PC_HOST | PC_GUEST;
-	rep(ck, PR_QCOW2_COPIED_DATA, &pc, lp);
+	copied_fix(ck, PR_QCOW2_COPIED_DATA, &pc, lp, host, e);
 }
 
 /* Note an active entry's COPIED flag for the compare pass, or check it. */
@@ -373,9 +437,78 @@ copied_note(struct ck *ck, uint64_t e, uint64_t host, uint64_t goff,
 		copied_check_data(ck, e, host, goff, lp);
 }
 
+static bool
+overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen != 0 && blen != 0 && a < b + blen && b < a + alen;
+}
+
+/*
+ * Does a table at [off, off + len) share bytes with live metadata other
+ * than itself (active: it is the active L1 table)?  A repair never
+ * writes entries into such a table: they are that metadata's bytes too.
+ */
+static bool
+meta_overlap(const struct ck *ck, uint64_t off, uint64_t len, bool active)
+{
+	const struct qcow2	*q = ck->q;
+
+	return overlap(off, len, 0, q->cs) ||
+	    overlap(off, len, q->h.refcount_table_offset, q->reftable_n * 8) ||
+	    (!active && overlap(off, len, q->h.l1_table_offset,
+	    (uint64_t)q->h.l1_size * 8)) ||
+	    overlap(off, len, ck->snaps.offset, ck->snaps.bytes) ||
+	    (q->has_bitmaps_ext && overlap(off, len, q->bitmap_dir_offset,
+	    q->bitmap_dir_size)) ||
+	    (q->has_crypto_ext && overlap(off, len, q->crypto_off,
+	    q->crypto_len));
+}
+
+/*
+ * What a repair writes for an entry it drops: a zero cluster where the
+ * image can say so (version 3), else an unallocated one.  Returns false
+ * when neither keeps what the guest read (data past the end of the file
+ * read as zeros; unallocated would read the backing file).
+ */
+static bool
+drop_value(const struct ck *ck, bool read_zeros, uint64_t *e, uint64_t *bm)
+{
+	const struct qcow2	*q = ck->q;
+
+	if (q->extl2) {
+		*e = 0;
+		*bm = 0xffffffff00000000ULL;
+		return true;
+	}
+	*bm = 0;
+	if (q->h.version >= 3) {
+		*e = QCOW2_OFLAG_ZERO;
+		return true;
+	}
+	*e = 0;
+	return !read_zeros || q->backing_file[0] == '\0';
+}
+
+/* The repair's new value of an entry at host (and its bitmap). */
+static int
+fix_l2(struct ck *ck, uint64_t host, uint64_t e, uint64_t bm, uint64_t ne,
+    uint64_t nbm, enum pr_id id)
+{
+	int	rc;
+
+	if (ne != e && (rc = qcow2_fix_be64(ck->fx, host, ne, id)) != 0)
+		return rc;
+	if (nbm != bm && (rc = qcow2_fix_be64(ck->fx, host + 8, nbm,
+	    id)) != 0)
+		return rc;
+	return 0;
+}
+
 /*
  * One L2 entry, every rule of spec 4.3.  *next is the fragmentation
- * cursor of the table.
+ * cursor of the table.  In a repair's structure step each problem the
+ * repair may fix changes ne/nbm (the entry and bitmap to write), or
+ * drops the entry; its references are then not counted.
  */
 static int
 walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e,
@@ -386,7 +519,9 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 	struct pr_ctx		 pc;
 	struct lpath		 lp;
 	enum qcow2_l2_kind	 kind = qcow2_l2_kind(q, e);
-	uint64_t		 off, len, goff, host;
+	enum pr_id		 fid = PR_COUNT, did = PR_COUNT;
+	uint64_t		 off, len, goff, host, ne = e, nbm = bm, de, dbm;
+	bool			 pe_zero;
 	int			 rc;
 
 	memset(&lp, 0, sizeof(lp));
@@ -404,28 +539,50 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 	pc.goff = goff;
 	pc.glen = q->cs;
 	pc.flags = PC_HOST | PC_GUEST;
-	if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED))
-		rep(ck, PR_QCOW2_L2_RESERVED, &pc, &lp);
+	if (kind != QCOW2_L2_COMPRESSED && (e & QCOW2_L2E_RESERVED) &&
+	    fixing(ck, rep(ck, PR_QCOW2_L2_RESERVED, &pc, &lp),
+	    PR_QCOW2_L2_RESERVED)) {
+		ne &= ~QCOW2_L2E_RESERVED;
+		fid = PR_QCOW2_L2_RESERVED;
+	}
+	/* Data past the end of the file read as zeros: keep that. */
+	pe_zero = kind == QCOW2_L2_NORMAL && !drop_value(ck, true, &de, &dbm);
+	ck->pe_flags = pe_zero ? PC_NOFIX : 0;
+	ck->pe_fix = false;
 	switch (kind) {
 	case QCOW2_L2_COMPRESSED:
 		if (e & QCOW2_OFLAG_COPIED) {
 			pc.off = e & q->coffset_mask;
-			rep(ck, PR_QCOW2_COMPRESSED_COPIED, &pc, &lp);
+			if (fixing(ck, rep(ck, PR_QCOW2_COMPRESSED_COPIED, &pc,
+			    &lp), PR_QCOW2_COMPRESSED_COPIED)) {
+				ne &= ~QCOW2_OFLAG_COPIED;
+				fid = PR_QCOW2_COMPRESSED_COPIED;
+			}
 			pc.off = host;
 			e &= ~QCOW2_OFLAG_COPIED;
 		}
 		if (q->data_file) {
-			rep(ck, PR_QCOW2_COMPRESSED_DATA_FILE, &pc, &lp);
+			if (fixing(ck, rep(ck, PR_QCOW2_COMPRESSED_DATA_FILE,
+			    &pc, &lp), PR_QCOW2_COMPRESSED_DATA_FILE))
+				did = PR_QCOW2_COMPRESSED_DATA_FILE;
 			break;
 		}
 		if (bm != 0) {
-			rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER, &pc, &lp);
+			if (fixing(ck, rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER,
+			    &pc, &lp), PR_QCOW2_COMPRESSED_SUBCLUSTER)) {
+				nbm = 0;
+				fid = PR_QCOW2_COMPRESSED_SUBCLUSTER;
+			}
 			break;
 		}
 		qcow2_compressed_range(q, e, &off, &len);
 		if ((rc = add_ref(ck, off, len, "compressed cluster", &lp, goff,
 		    q->cs)) != 0)
 			return rc;
+		if (ck->pe_fix) {
+			did = PR_QCOW2_REF_PAST_EOF;
+			break;
+		}
 		if (active) {
 			st->allocated_clusters += ck->mult;
 			st->compressed_clusters += ck->mult;
@@ -435,16 +592,44 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 	case QCOW2_L2_ZERO_ALLOC:
 	case QCOW2_L2_NORMAL:
 		off = e & QCOW2_L2E_OFFSET_MASK;
-		if ((bm >> 32) & bm)
-			rep(ck, PR_QCOW2_SUBCLUSTER_BITMAP, &pc, &lp);
+		if (((bm >> 32) & bm) && fixing(ck, rep(ck,
+		    PR_QCOW2_SUBCLUSTER_BITMAP, &pc, &lp),
+		    PR_QCOW2_SUBCLUSTER_BITMAP)) {
+			/* Allocated wins: the data stays readable. */
+			nbm &= ~((bm & 0xffffffffULL) << 32);
+			fid = PR_QCOW2_SUBCLUSTER_BITMAP;
+		}
 		if ((off & (q->cs - 1)) != 0) {
 			bool	data = q->extl2 ? (bm & 0xffffffffULL) != 0 :
 			    !(e & QCOW2_OFLAG_ZERO);
+			enum pr_id id = data ? PR_QCOW2_DATA_MISALIGNED :
+			    PR_QCOW2_ZERO_MISALIGNED;
 
 			pc.off = off;
 			pc.len = q->cs;
-			rep(ck, data ? PR_QCOW2_DATA_MISALIGNED :
-			    PR_QCOW2_ZERO_MISALIGNED, &pc, &lp);
+			if (fixing(ck, rep(ck, id, &pc, &lp), id)) {
+				if (data)
+					did = id;
+				else {
+					/* qemu's fix: a plain zero cluster. */
+					ne = q->extl2 ? 0 : QCOW2_OFLAG_ZERO;
+					nbm = q->extl2 ? (bm & ~0xffffffffULL) |
+					    (bm << 32) : 0;
+					fid = id;
+					break;
+				}
+			}
+			pc.off = host;
+			pc.len = q->l2_entry_size;
+			if (did != PR_COUNT)
+				break;
+		}
+		if (!q->data_file && (rc = add_ref(ck, off, q->cs,
+		    "data cluster", &lp, goff, q->cs)) != 0)
+			return rc;
+		if (ck->pe_fix) {
+			did = PR_QCOW2_REF_PAST_EOF;
+			break;
 		}
 		if (active) {
 			st->allocated_clusters += ck->mult;
@@ -454,18 +639,28 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 			if (j->flag)
 				copied_note(ck, e, host, goff, &lp);
 		}
-		if (!q->data_file && (rc = add_ref(ck, off, q->cs,
-		    "data cluster", &lp, goff, q->cs)) != 0)
-			return rc;
 		break;
 	case QCOW2_L2_ZERO_PLAIN:
 		break;
 	case QCOW2_L2_UNALLOCATED:
-		if (bm & 0xffffffffULL)
-			rep(ck, PR_QCOW2_UNALLOC_SUBCLUSTER, &pc, &lp);
+		if ((bm & 0xffffffffULL) && fixing(ck, rep(ck,
+		    PR_QCOW2_UNALLOC_SUBCLUSTER, &pc, &lp),
+		    PR_QCOW2_UNALLOC_SUBCLUSTER)) {
+			nbm &= ~0xffffffffULL;
+			fid = PR_QCOW2_UNALLOC_SUBCLUSTER;
+		}
 		break;
 	}
-	return 0;
+	ck->pe_flags = PC_NOFIX;
+	ck->pe_fix = false;
+	if (did != PR_COUNT) {
+		/* Unreadable (or past the end) before: drop the entry. */
+		(void)drop_value(ck, false, &ne, &nbm);
+		fid = did;
+	}
+	if (fid == PR_COUNT || !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
+		return 0;
+	return fix_l2(ck, host, pc.found, bm, ne, q->extl2 ? nbm : bm, fid);
 }
 
 /*
@@ -569,10 +764,12 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	bool			 fast, note;
 	int			 rc;
 
+	ck->nofix = ck->fx != NULL && meta_overlap(ck, j->l2off, q->cs, false);
 	if (ck->recheck) {
 		ck->mult = j->mult;
 		recheck_l2(ck, j, buf);
 		ck->mult = 1;
+		ck->nofix = false;
 		return 0;
 	}
 	ck->mult = j->mult;
@@ -657,6 +854,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	ck->rp->c.allocated_clusters += alloc;
 	ck->rp->c.fragmented_clusters += frag;
 	ck->mult = 1;
+	ck->nofix = false;
 	return 0;
 }
 
@@ -665,6 +863,7 @@ struct l1walk {
 	struct ck	*ck;
 	uint64_t	 l1off;
 	bool		 active;
+	bool		 nofix;		/* the L1 table overlaps metadata */
 	struct lpath	 lp;
 };
 
@@ -677,6 +876,7 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 	struct qcow2	*q = ck->q;
 	struct lpath	*lp = &lw->lp;
 	struct pr_ctx	 pc;
+	enum pr_id	 fid = PR_COUNT, did = PR_COUNT;
 	uint64_t	 e = j->l1e, l2off = j->l2off, rc1;
 	int		 rc;
 
@@ -688,6 +888,7 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 	}
 	lp->l1idx = j->l1idx;
 	lp->built = false;
+	ck->nofix = lw->nofix;
 	memset(&pc, 0, sizeof(pc));
 	pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
 	pc.len = 8;
@@ -695,24 +896,48 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 	pc.goff = ((uint64_t)j->l1idx * q->l2_size) << q->h.cluster_bits;
 	pc.glen = q->l2_size << q->h.cluster_bits;
 	pc.flags = PC_HOST | PC_GUEST;
-	if (e & QCOW2_L1E_RESERVED)
-		rep(ck, PR_QCOW2_L1_RESERVED, &pc, lp);
+	if ((e & QCOW2_L1E_RESERVED) && fixing(ck, rep(ck,
+	    PR_QCOW2_L1_RESERVED, &pc, lp), PR_QCOW2_L1_RESERVED))
+		fid = PR_QCOW2_L1_RESERVED;
 	if (l2off == 0) {
 		/* QEMU does not count this; it walks cluster 0. */
 		pc.flags |= PC_NOCOUNT;
-		rep(ck, PR_QCOW2_L1_EMPTY_OFFSET, &pc, lp);
+		if (rep(ck, PR_QCOW2_L1_EMPTY_OFFSET, &pc, lp) &&
+		    qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
+			did = PR_QCOW2_L1_EMPTY_OFFSET;
 		pc.flags &= ~PC_NOCOUNT;
 	}
+	/*
+	 * A repair drops an L1 entry whose table it cannot read: the guest
+	 * read zeros (past the end) or nothing (misaligned) through it, and
+	 * it never writes through a misaligned table, as QEMU does.
+	 */
+	ck->pe_flags = 0;
+	ck->pe_fix = false;
 	if ((rc = add_ref(ck, l2off, q->cs, "L2 table", lp, pc.goff,
 	    pc.glen)) != 0)
 		return rc;
+	if (ck->pe_fix)
+		did = PR_QCOW2_REF_PAST_EOF;
+	ck->pe_flags = PC_NOFIX;
+	ck->pe_fix = false;
 	if ((l2off & (q->cs - 1)) != 0) {
 		pc.off = l2off;
 		pc.len = q->cs;
-		rep(ck, PR_QCOW2_L2_MISALIGNED, &pc, lp);
+		if (fixing(ck, rep(ck, PR_QCOW2_L2_MISALIGNED, &pc, lp),
+		    PR_QCOW2_L2_MISALIGNED))
+			did = PR_QCOW2_L2_MISALIGNED;
 		pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
 		pc.len = 8;
 	}
+	if (did != PR_COUNT) {
+		if ((rc = qcow2_fix_be64(ck->fx, pc.off, 0, did)) != 0)
+			return rc;
+		return 1;	/* not read */
+	}
+	if (fid != PR_COUNT && (rc = qcow2_fix_be64(ck->fx, pc.off,
+	    e & ~QCOW2_L1E_RESERVED, fid)) != 0)
+		return rc;
 	j->flag = false;
 	/* COPIED of the L1 entry against the L2 table's refcount. */
 	if (lw->active && l2off != 0 && stored_get(ck,
@@ -720,10 +945,11 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 		j->flag = true;
 		if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
 			pc.want = rc1;
-			rep(ck, PR_QCOW2_COPIED_L2, &pc, lp);
+			copied_fix(ck, PR_QCOW2_COPIED_L2, &pc, lp, pc.off, e);
 		}
 	}
-	return 0;
+	ck->nofix = false;
+	return ck->fx_err;
 }
 
 static int
@@ -754,6 +980,8 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 	lw.active = active;
 	lw.lp.l1name = ck->l1name;
 	lw.lp.l1only = true;
+	lw.nofix = ck->fx != NULL && meta_overlap(ck, l1off, (uint64_t)l1n * 8,
+	    active);
 	snprintf(path, sizeof(path), "%s table", ck->l1name);
 	if (!ck->recheck && (rc = add_ref(ck, l1off, (uint64_t)l1n * 8,
 	    "L1 table", LP(path), 0, 0)) != 0)
@@ -769,7 +997,9 @@ walk_l1(struct ck *ck, uint64_t l1off, uint32_t l1n, bool active)
 	w.l1e = ck_l1e;
 	w.l2 = ck_l2;
 	w.arg = &lw;
-	return qcow2_walk(&w);
+	rc = qcow2_walk(&w);
+	ck->nofix = false;
+	return rc;
 }
 
 /* ---- bitmaps (spec 4.2 step 8) ---------------------------------------- */
@@ -783,8 +1013,27 @@ walk_bitmaps(struct ck *ck)
 	uint64_t		*t, bad, i;
 	uint32_t		 n;
 	char			 path[QCOW2_MAX_BITMAP_NAME + 64];
+	bool			 fix;
 	int			 rc;
 
+	if (q->bitmaps_bad) {
+		/* Opened for a repair only: QEMU refuses this directory. */
+		memset(&pc, 0, sizeof(pc));
+		pc.off = q->bitmap_dir_offset;
+		pc.len = q->bitmap_dir_size;
+		pc.str = q->bitmaps_why;
+		pc.path = "bitmap directory";
+		pc.flags = PC_HOST;
+		if (report_problem(ck->rp, PR_QCOW2_BITMAP_DIR, &pc) &&
+		    qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT)) {
+			qcow2_fix_count(ck->fx, PR_QCOW2_BITMAP_DIR, 1);
+			ck->fx->bm_drop_all = true;
+			ck->fx->bm_id = PR_QCOW2_BITMAP_DIR;
+			return 0;
+		}
+		ck->hard = true;
+		return -EINVAL;
+	}
 	if (!q->has_bitmaps_ext || q->nb_bitmaps == 0)
 		return 0;
 	if ((rc = add_ref(ck, q->bitmap_dir_offset, q->bitmap_dir_size,
@@ -810,9 +1059,18 @@ walk_bitmaps(struct ck *ck)
 			pc.str = b->name;
 			pc.path = path;
 			pc.flags = PC_HOST;
-			report_problem(ck->rp, PR_QCOW2_BITMAP_TABLE_ENTRY,
+			fix = report_problem(ck->rp, PR_QCOW2_BITMAP_TABLE_ENTRY,
 			    &pc);
 			free(t);
+			if (fix && qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) &&
+			    ck->fx->bm_drop != NULL) {
+				/* A repair drops the bitmap, keeps the rest. */
+				qcow2_fix_count(ck->fx,
+				    PR_QCOW2_BITMAP_TABLE_ENTRY, 1);
+				ck->fx->bm_drop[n] = 1;
+				ck->fx->bm_id = PR_QCOW2_BITMAP_TABLE_ENTRY;
+				continue;
+			}
 			ck->hard = true;
 			return -EINVAL;
 		}
@@ -831,6 +1089,16 @@ walk_bitmaps(struct ck *ck)
 }
 
 /* ---- refcount blocks (spec 4.4) ---------------------------------------- */
+
+/* A problem only a new refcount structure fixes; qemu: its rebuild flag. */
+static void
+rebuild(struct ck *ck, enum pr_id id, const struct pr_ctx *pc, bool qemu)
+{
+	bool	fix = report_problem(ck->rp, id, pc);
+
+	if (qcow2_fixing(ck->fx, QCOW2_FIX_REFCOUNT))
+		qcow2_fix_rebuild(ck->fx, id, qemu, fix);
+}
 
 static int
 walk_refblocks(struct ck *ck)
@@ -856,18 +1124,18 @@ walk_refblocks(struct ck *ck)
 		pc.path = path;
 		pc.flags = PC_HOST;
 		if (e & QCOW2_REFT_RESERVED) {
-			report_problem(ck->rp, PR_QCOW2_REFTABLE_RESERVED, &pc);
+			rebuild(ck, PR_QCOW2_REFTABLE_RESERVED, &pc, true);
 			continue;
 		}
 		pc.off = off;
 		pc.len = q->cs;
 		if ((off & (q->cs - 1)) != 0) {
-			report_problem(ck->rp, PR_QCOW2_REFBLOCK_MISALIGNED,
-			    &pc);
+			rebuild(ck, PR_QCOW2_REFBLOCK_MISALIGNED, &pc, true);
 			continue;
 		}
 		if (k >= qcow2_counts_len(ck->cnt)) {
-			report_problem(ck->rp, PR_QCOW2_REFBLOCK_OUTSIDE, &pc);
+			/* qemu -r all grows the file; we rebuild without it. */
+			rebuild(ck, PR_QCOW2_REFBLOCK_OUTSIDE, &pc, false);
 			continue;
 		}
 		if ((rc = add_ref(ck, off, q->cs, "refcount block", LP(path),
@@ -876,7 +1144,7 @@ walk_refblocks(struct ck *ck)
 		if ((v = qcow2_counts_get(ck->cnt, k)) != 1) {
 			pc.found = v;
 			pc.want = 1;
-			report_problem(ck->rp, PR_QCOW2_REFBLOCK_REFCOUNT, &pc);
+			rebuild(ck, PR_QCOW2_REFBLOCK_REFCOUNT, &pc, true);
 		}
 	}
 	return 0;
@@ -987,13 +1255,14 @@ mm_reverse_map(struct ck *ck)
 	return qcow2_walk(&w);
 }
 
-static void
+static int
 mm_report(struct ck *ck, const struct mismatch *m)
 {
 	struct qcow2	*q = ck->q;
 	struct pr_ctx	 pc;
 	char		 path[128];
 	enum pr_id	 id;
+	bool		 fix;
 
 	snprintf(path, sizeof(path), "refcount block %" PRIu64 " [%" PRIu64
 	    "]%s%s", m->k >> q->rb_bits, m->k & (((uint64_t)1 << q->rb_bits) - 1),
@@ -1018,7 +1287,15 @@ mm_report(struct ck *ck, const struct mismatch *m)
 		id = PR_QCOW2_REFCOUNT_SHORT;
 	else
 		id = PR_QCOW2_REFCOUNT_LEAK;
-	report_problem(ck->rp, id, &pc);
+	fix = report_problem(ck->rp, id, &pc);
+	if (!qcow2_fixing(ck->fx, QCOW2_FIX_REFCOUNT))
+		return 0;
+	/* A referenced cluster with refcount 0: qemu rebuilds. */
+	if (m->r1 == 0) {
+		qcow2_fix_rebuild(ck->fx, id, true, fix);
+		return 0;
+	}
+	return qcow2_fix_refcount(ck->fx, m->k, m->r1, m->r2, id, fix);
 }
 
 /* ---- compare (spec 4.5) ----------------------------------------------- */
@@ -1073,10 +1350,8 @@ mm_add(struct ck *ck, uint64_t k, uint64_t r1, uint64_t r2, size_t *cap)
 	m.k = k;
 	m.r1 = r1;
 	m.r2 = r2;
-	if (ck->nmm >= QCOW2_MISMATCH_KEEP) {
-		mm_report(ck, &m);
-		return 0;
-	}
+	if (ck->nmm >= QCOW2_MISMATCH_KEEP)
+		return mm_report(ck, &m);
 	if (ck->nmm == *cap) {
 		*cap = *cap == 0 ? 64 : *cap * 2;
 		if ((nm = reallocarray(ck->mm, *cap, sizeof(*nm))) == NULL)
@@ -1205,7 +1480,8 @@ compare(struct ck *ck, uint64_t *highest)
 	if ((rc = mm_reverse_map(ck)) != 0)
 		return rc;
 	for (i = 0; i < ck->nmm; i++)
-		mm_report(ck, &ck->mm[i]);
+		if ((rc = mm_report(ck, &ck->mm[i])) != 0)
+			return rc;
 	return 0;
 }
 
@@ -1214,9 +1490,11 @@ compare(struct ck *ck, uint64_t *highest)
 static void
 check_header(struct ck *ck)
 {
-	struct qcow2	*q = ck->q;
-	struct pr_ctx	 pc;
-	size_t		 i;
+	struct qcow2		*q = ck->q;
+	struct qcow2_fix	*fx = qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) ?
+				    ck->fx : NULL;
+	struct pr_ctx		 pc;
+	size_t			 i;
 
 	memset(&pc, 0, sizeof(pc));
 	pc.path = "header";
@@ -1228,12 +1506,24 @@ check_header(struct ck *ck)
 	if (q->h.incompatible & QCOW2_INCOMPAT_CORRUPT)
 		report_problem(ck->rp, PR_QCOW2_CORRUPT_BIT, &pc);
 	pc.off = 88;
+	/* QEMU clears these whenever it opens the image for writing. */
+	if (fx != NULL)
+		pc.flags |= PC_LEAKS_OK;
 	if (q->unknown_autoclear != 0) {
 		pc.found = q->unknown_autoclear;
-		report_problem(ck->rp, PR_QCOW2_AUTOCLEAR_UNKNOWN, &pc);
+		if (report_problem(ck->rp, PR_QCOW2_AUTOCLEAR_UNKNOWN, &pc) &&
+		    fx != NULL) {
+			qcow2_fix_count(fx, PR_QCOW2_AUTOCLEAR_UNKNOWN, 1);
+			fx->hdr_autoclear = q->unknown_autoclear;
+		}
 	}
-	if (q->bitmaps_ignored)
-		report_problem(ck->rp, PR_QCOW2_BITMAPS_IGNORED, &pc);
+	if (q->bitmaps_ignored && report_problem(ck->rp,
+	    PR_QCOW2_BITMAPS_IGNORED, &pc) && fx != NULL) {
+		qcow2_fix_count(fx, PR_QCOW2_BITMAPS_IGNORED, 1);
+		fx->bm_drop_all = true;
+		fx->bm_id = PR_QCOW2_BITMAPS_IGNORED;
+	}
+	pc.flags &= ~PC_LEAKS_OK;
 	pc.off = 80;
 	if (q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS) {
 		pc.found = q->h.compatible & ~QCOW2_COMPAT_LAZY_REFCOUNTS;
@@ -1246,7 +1536,11 @@ check_header(struct ck *ck)
 		pc.len = 1;
 		pc.idx = 105 + i;
 		pc.found = q->h.padding[i];
-		report_problem(ck->rp, PR_QCOW2_HDR_PADDING, &pc);
+		if (report_problem(ck->rp, PR_QCOW2_HDR_PADDING, &pc) &&
+		    fx != NULL) {
+			qcow2_fix_count(fx, PR_QCOW2_HDR_PADDING, 1);
+			fx->hdr_padding = true;
+		}
 	}
 	report_extra_bool(ck->rp, "dirty-flag",
 	    (q->h.incompatible & QCOW2_INCOMPAT_DIRTY) != 0);
@@ -1255,6 +1549,26 @@ check_header(struct ck *ck)
 }
 
 /* ---- driver (spec 4 and 4.6) ------------------------------------------ */
+
+static int	check_walk(struct img *img, struct report *rp,
+		    const struct qcow2_claims *cl, struct qcow2_fix *fx);
+
+/*
+ * A snapshot QEMU cannot use (its L1 table is misaligned or too large):
+ * a repair drops its record, and its clusters become leaks.
+ */
+static bool
+snap_drop(struct ck *ck, uint32_t i, enum pr_id id, const struct pr_ctx *pc)
+{
+	if (!report_problem(ck->rp, id, pc) ||
+	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) || ck->fx->snap_drop == NULL)
+		return false;
+	qcow2_fix_count(ck->fx, id, 1);
+	ck->fx->snap_drop[i] = 1;
+	ck->fx->snap_rewrite = true;
+	ck->fx->snap_id = id;
+	return true;
+}
 
 static int
 walk_snapshots(struct ck *ck)
@@ -1271,7 +1585,16 @@ walk_snapshots(struct ck *ck)
 		memset(&pc, 0, sizeof(pc));
 		pc.found = ck->snaps.n;
 		pc.path = "header";
-		report_problem(ck->rp, PR_QCOW2_SNAPS_WITH_DATA_FILE, &pc);
+		/* A repair drops them: QEMU cannot use any of them. */
+		if (report_problem(ck->rp, PR_QCOW2_SNAPS_WITH_DATA_FILE,
+		    &pc) && qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT)) {
+			qcow2_fix_count(ck->fx, PR_QCOW2_SNAPS_WITH_DATA_FILE,
+			    1);
+			ck->fx->snap_drop_all = true;
+			ck->fx->snap_rewrite = true;
+			ck->fx->snap_id = PR_QCOW2_SNAPS_WITH_DATA_FILE;
+			return 0;
+		}
 	}
 	for (i = 0; i < ck->snaps.n; i++) {
 		sn = &ck->snaps.s[i];
@@ -1290,15 +1613,27 @@ walk_snapshots(struct ck *ck)
 		    strlen(sn->id) + strlen(sn->name);
 		if ((sn->l1_table_offset & (q->cs - 1)) != 0) {
 			pc.off = sn->l1_table_offset;
-			report_problem(ck->rp, PR_QCOW2_SNAP_L1_MISALIGNED,
-			    &pc);
+			snap_drop(ck, i, PR_QCOW2_SNAP_L1_MISALIGNED, &pc);
 			continue;
 		}
 		if (sn->l1_size > QCOW2_MAX_SNAP_L1_ENTRIES) {
 			pc.found = sn->l1_size;
 			pc.want = QCOW2_MAX_SNAP_L1_ENTRIES;
-			report_problem(ck->rp, PR_QCOW2_SNAP_L1_TOO_LARGE, &pc);
+			snap_drop(ck, i, PR_QCOW2_SNAP_L1_TOO_LARGE, &pc);
 			continue;
+		}
+		/*
+		 * A repair drops a snapshot whose L1 table lies on other
+		 * metadata (QEMU would write that metadata through it).
+		 */
+		if (qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) && meta_overlap(ck,
+		    sn->l1_table_offset, (uint64_t)sn->l1_size * 8, false)) {
+			pc.off = sn->l1_table_offset;
+			pc.len = (uint64_t)sn->l1_size * 8;
+			pc.str = "snapshot L1 table";
+			if (snap_drop(ck, i, PR_QCOW2_SHARED_CLUSTER, &pc))
+				continue;
+			pc.str = name;
 		}
 		snprintf(ck->l1name, sizeof(ck->l1name), "snapshot %s L1",
 		    name);
@@ -1370,6 +1705,19 @@ int
 qcow2_check_walk(struct img *img, struct report *rp,
     const struct qcow2_claims *cl)
 {
+	return check_walk(img, rp, cl, NULL);
+}
+
+int
+qcow2_check_fix(struct img *img, struct report *rp, struct qcow2_fix *fx)
+{
+	return check_walk(img, rp, NULL, fx);
+}
+
+static int
+check_walk(struct img *img, struct report *rp, const struct qcow2_claims *cl,
+    struct qcow2_fix *fx)
+{
 	struct qcow2	*q = img->priv;
 	struct ck	 ck;
 	uint64_t	 highest = 0, n;
@@ -1377,6 +1725,8 @@ qcow2_check_walk(struct img *img, struct report *rp,
 
 	memset(&ck, 0, sizeof(ck));
 	ck.cl = cl;
+	ck.fx = fx;
+	ck.pe_flags = PC_NOFIX;
 	ck.img = img;
 	ck.q = q;
 	ck.rp = rp;
@@ -1387,8 +1737,18 @@ qcow2_check_walk(struct img *img, struct report *rp,
 		return rc;
 
 	/* 1. The snapshot table (4.1); a failure here stops the check. */
-	if ((rc = qcow2_snaptab_read(img, q, &ck.snaps, rp)) != 0)
+	if ((rc = qcow2_snaptab_read_fix(img, q, &ck.snaps, rp, fx)) != 0)
 		return rc;
+	if (qcow2_fixing(fx, QCOW2_FIX_STRUCT)) {
+		/* What the repair may drop: snapshot records, bitmaps. */
+		if ((ck.snaps.n > 0 && (fx->snap_drop = calloc(ck.snaps.n,
+		    1)) == NULL) || (q->nb_bitmaps > 0 && (fx->bm_drop =
+		    calloc(q->nb_bitmaps, 1)) == NULL)) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		fx->snap_n = ck.snaps.n;
+	}
 
 	/* 2. Computed counts, one per host cluster (4.2). */
 	n = img->size / q->cs + (img->size % q->cs != 0);
@@ -1435,6 +1795,16 @@ qcow2_check_walk(struct img *img, struct report *rp,
 			goto out;
 	}
 	rp->c.image_end_offset = (highest + 1) << q->h.cluster_bits;
+	if ((rc = ck.fx_err) != 0)
+		goto out;
+	if (fx != NULL) {
+		qcow2_fix_counts(fx, &ck.cnt);
+		if (qcow2_fixing(fx, QCOW2_FIX_STRUCT)) {
+			/* The records, for the snapshot table's rewrite. */
+			fx->snaps = ck.snaps;
+			memset(&ck.snaps, 0, sizeof(ck.snaps));
+		}
+	}
 out:
 	qcow2_snaptab_release(&ck.snaps);
 	qcow2_counts_free(ck.cnt);

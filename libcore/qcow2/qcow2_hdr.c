@@ -611,7 +611,7 @@ qcow2_open(struct img *img)
 			snprintf(why, sizeof(why), "Requested bitmap "
 			    "directory size is zero");
 			rc = -IMG_EINVAL;
-			goto fail;
+			goto bm_fail;
 		}
 		q->bitmaps = calloc(q->nb_bitmaps, sizeof(*q->bitmaps));
 		dir = malloc((size_t)bytes);
@@ -628,7 +628,7 @@ qcow2_open(struct img *img)
 			    sizeof(why));
 		free(dir);
 		if (rc != 0)
-			goto fail;
+			goto bm_fail;
 		/*
 		 * Every table must lie in the file (QEMU cannot read one that
 		 * does not), and together they cannot hold more than the file:
@@ -645,7 +645,7 @@ qcow2_open(struct img *img)
 				    "of the file)", q->bitmaps[i].name,
 				    q->bitmaps[i].table_offset);
 				rc = -IMG_EINVAL;
-				goto fail;
+				goto bm_fail;
 			}
 			bytes += tb;
 		}
@@ -654,7 +654,7 @@ qcow2_open(struct img *img)
 			    PRIu64 " bytes, more than a %" PRIu64 "-byte file "
 			    "can hold", bytes, img->size);
 			rc = -IMG_ELIMIT;
-			goto fail;
+			goto bm_fail;
 		}
 		/* Bitmaps not in use are loaded, so their tables checked. */
 		for (i = 0; i < q->nb_bitmaps; i++) {
@@ -664,7 +664,7 @@ qcow2_open(struct img *img)
 				continue;
 			if ((rc = qcow2_bitmap_table_read(img, q,
 			    &q->bitmaps[i], &t, &bad)) != 0)
-				goto fail;
+				goto bm_fail;
 			free(t);
 			if (bad != UINT64_MAX) {
 				snprintf(why, sizeof(why), "Could not read "
@@ -672,9 +672,27 @@ qcow2_open(struct img *img)
 				    PRIu64 " is invalid", q->bitmaps[i].name,
 				    bad);
 				rc = -IMG_EINVAL;
-				goto fail;
+				goto bm_fail;
 			}
 		}
+	}
+	if (0) {
+bm_fail:
+		/*
+		 * A repair may open what QEMU refuses here: without bitmaps,
+		 * and the check reports the directory for the repair to drop.
+		 */
+		if (!(img->flags & IMG_REPAIR) || rc == -ENOMEM)
+			goto fail;
+		q->bitmaps_bad = true;
+		snprintf(q->bitmaps_why, sizeof(q->bitmaps_why), "%s",
+		    why[0] != '\0' ? why : img_strerror(rc));
+		why[0] = '\0';
+		free(q->bitmaps);
+		q->bitmaps = NULL;
+		q->nb_bitmaps = 0;
+		q->has_bitmaps_ext = false;
+		rc = 0;
 	}
 	free(c0);
 	img->priv = q;

@@ -12,7 +12,7 @@ const struct fmt_ops	qcow2_ops = {
 	.open = qcow2_open,
 	.info = qcow2_info,
 	.check = qcow2_check,
-	.repair = NULL,
+	.repair = qcow2_repair,
 	.map = qcow2_map,
 	.read = qcow2_read,
 	.backing = qcow2_backing,
@@ -23,4 +23,5 @@ const struct fmt_ops	qcow2_ops = {
 	.chain = NULL,
 	.extract = NULL,
 	.close = qcow2_close,
+	.caps = FMT_REPAIR_INPLACE | FMT_REPAIR_COPY | FMT_REPAIR_PLAN,
 };

@@ -61,6 +61,15 @@ int
 qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
     uint32_t version, struct qcow2_snaptab *out, uint32_t *bad_idx)
 {
+	return qcow2_snaptab_decode_ex(buf, len, nb, version, false, out,
+	    bad_idx);
+}
+
+int
+qcow2_snaptab_decode_ex(const uint8_t *buf, size_t len, uint32_t nb,
+    uint32_t version, bool clip, struct qcow2_snaptab *out,
+    uint32_t *bad_idx)
+{
 	struct qcow2_snaptab	t;
 	struct qcow2_snap	*sn;
 	struct rd		r, x;
@@ -78,6 +87,7 @@ qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
 	for (i = 0; i < nb; i++) {
 		sn = &t.s[i];
 		rd_seek(&r, (r.off + 7) & ~(size_t)7);
+		sn->rec_off = r.off;
 		sn->l1_table_offset = rd_be64(&r);	/* 0 */
 		sn->l1_size = rd_be32(&r);		/* 8 */
 		id_size = rd_be16(&r);			/* 12 */
@@ -92,10 +102,16 @@ qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
 			break;
 		}
 		t.n = i + 1;
+		sn->id_size = id_size;
+		sn->name_size = name_size;
+		sn->extra_kept = sn->extra_data_size;
 		if (sn->extra_data_size > QCOW2_MAX_SNAP_EXTRA) {
 			*bad_idx = i;
 			rc = -IMG_ELIMIT;
-			break;
+			if (!clip)
+				break;
+			/* qemu -r all keeps the first 1 KiB of it. */
+			sn->extra_kept = QCOW2_MAX_SNAP_EXTRA;
 		}
 		/* 40: extra data: vm_state_size, disk_size, icount. */
 		rd_sub(&r, sn->extra_data_size, &x);
@@ -124,6 +140,16 @@ qcow2_snaptab_decode(const uint8_t *buf, size_t len, uint32_t nb,
 			break;
 		}
 	}
+	/* Clipped: the first record with too much extra data is named. */
+	if (clip && rc == 0 && i == nb) {
+		for (i = 0; i < t.n; i++)
+			if (t.s[i].extra_kept != t.s[i].extra_data_size)
+				break;
+		if (i < t.n) {
+			*bad_idx = i;
+			rc = -IMG_ELIMIT;
+		}
+	}
 	t.bytes = r.off;
 	if (rc == 0 || rc == -IMG_ELIMIT || rc == -EFBIG) {
 		*out = t;
@@ -141,6 +167,27 @@ int
 qcow2_snaptab_read(struct img *img, struct qcow2 *q, struct qcow2_snaptab *t,
     struct report *rp)
 {
+	return qcow2_snaptab_read_fix(img, q, t, rp, NULL);
+}
+
+/* Report id in repair form (fx) and say whether the repair may cut. */
+static bool
+snap_cut(struct report *rp, struct qcow2_fix *fx, enum pr_id id,
+    const struct pr_ctx *pc)
+{
+	if (!qcow2_fixing(fx, QCOW2_FIX_STRUCT) || !report_problem(rp, id, pc))
+		return false;
+	fx->snap_rewrite = true;
+	fx->snap_id = id;
+	qcow2_fix_count(fx, id, 1);
+	return true;
+}
+
+int
+qcow2_snaptab_read_fix(struct img *img, struct qcow2 *q,
+    struct qcow2_snaptab *t, struct report *rp, struct qcow2_fix *fx)
+{
+	bool		 repair = qcow2_fixing(fx, QCOW2_FIX_STRUCT);
 	struct pr_ctx	 pc;
 	uint8_t		*buf = NULL, *nbuf;
 	uint64_t	 off, nb, end;
@@ -161,8 +208,15 @@ qcow2_snaptab_read(struct img *img, struct qcow2 *q, struct qcow2_snaptab *t,
 		pc.found = nb;
 		pc.want = QCOW2_MAX_SNAPSHOTS;
 		pc.flags = PC_HOST;
-		report_problem(rp, PR_QCOW2_SNAPTAB_TOO_LARGE, &pc);
-		return -EFBIG;
+		/* qemu -r all: "Discarding %u overhanging snapshots". */
+		if (repair && snap_cut(rp, fx, PR_QCOW2_SNAPTAB_DISCARD, &pc))
+			nb = QCOW2_MAX_SNAPSHOTS;
+		else {
+			if (!repair)
+				report_problem(rp, PR_QCOW2_SNAPTAB_TOO_LARGE,
+				    &pc);
+			return -EFBIG;
+		}
 	}
 	if ((off & (q->cs - 1)) != 0 || !ck_add_u64(off,
 	    nb * QCOW2_SNAP_HDR_LEN, &end) || end > INT64_MAX) {
@@ -185,14 +239,36 @@ qcow2_snaptab_read(struct img *img, struct qcow2 *q, struct qcow2_snaptab *t,
 		buf = nbuf;
 		if ((rc = img_pread_zf(img, off, buf, len, NULL)) != 0)
 			goto out;
-		rc = qcow2_snaptab_decode(buf, len, (uint32_t)nb,
-		    q->h.version, t, &bad);
+		rc = qcow2_snaptab_decode_ex(buf, len, (uint32_t)nb,
+		    q->h.version, repair, t, &bad);
 		if (rc != -IMG_ESHORT || len >= QCOW2_SNAPTAB_BUF_MAX)
 			break;
 		len = len * 4 > QCOW2_SNAPTAB_BUF_MAX ? QCOW2_SNAPTAB_BUF_MAX :
 		    len * 4;
 	}
 	t->offset = off;
+	if (rc == -IMG_ELIMIT && repair) {
+		/* Every record with too much extra data, each cut to 1 KiB. */
+		for (i = 0; i < t->n; i++) {
+			if (t->s[i].extra_kept == t->s[i].extra_data_size)
+				continue;
+			snprintf(path, sizeof(path), "snapshot table entry %"
+			    PRIu32, i);
+			pc.path = path;
+			pc.idx = i;
+			pc.off = off + t->s[i].rec_off;
+			pc.len = QCOW2_SNAP_HDR_LEN;
+			pc.found = t->s[i].extra_data_size;
+			pc.want = QCOW2_MAX_SNAP_EXTRA;
+			pc.flags = PC_HOST;
+			if (!snap_cut(rp, fx, PR_QCOW2_SNAP_EXTRA_DISCARD,
+			    &pc)) {
+				rc = -EFBIG;
+				goto out;
+			}
+		}
+		rc = 0;
+	}
 	if (rc == -IMG_ELIMIT) {
 		snprintf(path, sizeof(path), "snapshot table entry %" PRIu32,
 		    bad);
@@ -211,8 +287,25 @@ qcow2_snaptab_read(struct img *img, struct qcow2 *q, struct qcow2_snaptab *t,
 		pc.len = t->bytes;
 		pc.flags = PC_HOST;
 		pc.path = "snapshot table";
-		report_problem(rp, PR_QCOW2_SNAPTAB_TOO_BIG, &pc);
-		goto out;
+		if (repair && snap_cut(rp, fx, PR_QCOW2_SNAPTAB_CUT, &pc)) {
+			/* Records from bad on are dropped. */
+			for (i = bad; i < t->n; i++) {
+				free(t->s[i].id);
+				free(t->s[i].name);
+			}
+			t->n = bad;
+			t->bytes = bad > 0 ? t->s[bad - 1].rec_off +
+			    QCOW2_SNAP_HDR_LEN + t->s[bad - 1].extra_data_size +
+			    t->s[bad - 1].id_size + t->s[bad - 1].name_size : 0;
+			rc = 0;
+		} else {
+			if (repair)
+				rc = -EFBIG;
+			else
+				report_problem(rp, PR_QCOW2_SNAPTAB_TOO_BIG,
+				    &pc);
+			goto out;
+		}
 	}
 	if (rc != 0)
 		goto out;
@@ -233,8 +326,13 @@ qcow2_snaptab_read(struct img *img, struct qcow2 *q, struct qcow2_snaptab *t,
 				pc.found = t->s[i].extra_data_size;
 				pc.want = 16;
 				pc.flags = PC_HOST;
-				report_problem(rp, PR_QCOW2_SNAP_INCOMPLETE,
-				    &pc);
+				if (report_problem(rp, PR_QCOW2_SNAP_INCOMPLETE,
+				    &pc) && repair) {
+					fx->snap_rewrite = true;
+					fx->snap_id = PR_QCOW2_SNAP_INCOMPLETE;
+					qcow2_fix_count(fx,
+					    PR_QCOW2_SNAP_INCOMPLETE, 1);
+				}
 			}
 			roff += QCOW2_SNAP_HDR_LEN + t->s[i].extra_data_size +
 			    strlen(t->s[i].id) + strlen(t->s[i].name);

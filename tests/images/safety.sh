@@ -111,8 +111,9 @@ same "failing extract" "$T/target" "$T/target.orig"
 expect "failing repair (no key)" 1 env -u IMGKIT_A7_KEY "$BIN/imgrepair" \
     -r all -o "$T/target" "$T/cut.ar7"
 same "failing repair (no key)" "$T/target" "$T/target.orig"
+head -c 1048576 /dev/urandom >"$T/plain.raw"
 expect "repair of a format without one" 1 "$BIN/imgrepair" -r all \
-    -o "$T/target" "$T/q.qcow2"
+    -o "$T/target" "$T/plain.raw"
 same "repair of a format without one" "$T/target" "$T/target.orig"
 ls -a "$T" | grep -q '\.tmp' && bad "a temporary output was left behind"
 ok
