@@ -5,6 +5,9 @@
 B=${B:-build}
 export B
 mkdir -p build/bench
+# The table of issue 12 (every row, warm and cold, build/bench.json).
+echo "== bench/table.py"
+python3 bench/table.py || echo "bench: bench/table.py failed" >&2
 for t in bench/[a-z]*.sh; do
 	[ "$t" = bench/run.sh ] && continue
 	[ -f "$t" ] || continue

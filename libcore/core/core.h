@@ -202,6 +202,12 @@ int	img_view(struct img *img, uint64_t off, size_t len,
 void	img_view_release(struct img_view *v);
 
 /*
+ * Tell the kernel [off, off + len) will be read soon, so it reads ahead
+ * while we decode (cold caches); a hint, never an error.
+ */
+void	img_willneed(struct img *img, uint64_t off, uint64_t len);
+
+/*
  * Write len bytes at off; refuses on a read-only image.  With an undo
  * file, the bytes overwritten (and the old file length) are saved first.
  */

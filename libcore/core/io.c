@@ -447,3 +447,14 @@ img_error(const struct img *img)
 {
 	return img->errmsg[0] != '\0' ? img->errmsg : NULL;
 }
+
+void
+img_willneed(struct img *img, uint64_t off, uint64_t len)
+{
+	if (off >= img->size || len == 0)
+		return;
+	if (len > img->size - off)
+		len = img->size - off;
+	(void)posix_fadvise(img->fd, (off_t)off, (off_t)len,
+	    POSIX_FADV_WILLNEED);
+}

@@ -23,6 +23,7 @@
 #include "core/banned.h"
 
 #define QCOW2_BATCH_BYTES	(4ULL << 20)	/* L2 tables per read */
+#define QCOW2_READAHEAD		64		/* tables asked for ahead */
 
 static int
 job_cmp(const void *a, const void *b)
@@ -65,7 +66,7 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 {
 	const struct qcow2	*q = w->q;
 	uint8_t			*buf;
-	size_t			 i, m, k, maxrun, len;
+	size_t			 i, m, k, maxrun, len, ahead;
 	int			 rc = 0;
 
 	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
@@ -73,11 +74,15 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 		maxrun = 1;
 	if ((buf = malloc((size_t)(maxrun * q->cs))) == NULL)
 		return -ENOMEM;
-	for (i = 0; i < n; i = m) {
+	for (i = 0, ahead = 0; i < n; i = m) {
 		if (img_interrupted()) {
 			rc = -EINTR;
 			break;
 		}
+		/* Keep the next tables on their way in (cold caches). */
+		for (; ahead < n && ahead < i + QCOW2_READAHEAD; ahead++)
+			if (jobs[ahead].l1e != 0 && !jobs[ahead].skip)
+				img_willneed(w->img, jobs[ahead].l2off, q->cs);
 		m = i + 1;
 		if (jobs[i].l1e == 0 || jobs[i].skip) {
 			if ((rc = w->l2(w->arg, &jobs[i], NULL)) != 0)
