@@ -1364,8 +1364,10 @@ def main():
             total_bad += 1
             continue
         if not bases:
-            print("hostile: %s: skipped (qemu-img or qemu-io not found)" %
-                  fmt)
+            # A missing oracle is a failure, never a silent pass.
+            print("hostile: %s: FAIL: qemu-img or qemu-io not found "
+                  "(make deps installs them)" % fmt, file=sys.stderr)
+            total_bad += 1
             continue
         muts = []
         for i in range(N):

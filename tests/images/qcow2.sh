@@ -8,14 +8,11 @@
 # CASES=substring runs a subset.
 B=${B:-build}
 export B
-if ! command -v qemu-img >/dev/null 2>&1; then
-	echo "qcow2 differential tests skipped: qemu-img not found"
-	exit 0
-fi
-for t in qemu-io python3; do
+# A missing qemu-img, qemu-io or python3 is a failure, never a skip.
+for t in qemu-img qemu-io python3; do
 	if ! command -v "$t" >/dev/null 2>&1; then
-		echo "qcow2 differential tests skipped: $t not found"
-		exit 0
+		echo "qcow2 differential: FAIL: $t not found (make deps)" >&2
+		exit 1
 	fi
 done
 here=$(dirname "$0")

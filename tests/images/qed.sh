@@ -5,16 +5,18 @@
 # Builds QED images with qemu-img create -f qed and qemu-io writes, damages
 # them with byte pokes, and requires imgcheck --output=json to give the
 # same exit code and the same counters as qemu-img check --output=json.
-# Skips (exit 0) with a message when qemu-img, qemu-io or python3 is absent.
-# V=1 prints each case's exit codes.
+# A missing qemu-img, qemu-io or python3 is a failure, never a skip.
+# The steps are recorded as the cases are built and run afterwards in
+# bulk: one python3 applies every poke, one shell loop runs the tools,
+# one python3 compares everything.  V=1 prints each case's exit codes.
 B=${B:-build}
 IMGCHECK=${IMGCHECK:-$B/bin/imgcheck}
 IMGMAP=${IMGMAP:-$B/bin/imgmap}
 IMGREPAIR=${IMGREPAIR:-$B/bin/imgrepair}
 for t in qemu-img qemu-io python3; do
 	if ! command -v "$t" >/dev/null 2>&1; then
-		echo "qed.sh: SKIP: $t not found"
-		exit 0
+		echo "qed.sh: FAIL: $t not found (make deps installs it)" >&2
+		exit 1
 	fi
 done
 if [ ! -x "$IMGCHECK" ]; then
@@ -23,84 +25,125 @@ if [ ! -x "$IMGCHECK" ]; then
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/qedsh.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
+P=$T/pokes
+TODO=$T/todo
+: > "$P"
+: > "$TODO"
 
-# poke.py FILE EXPR-OPS: each op is "le64 OFF VAL", "le32 OFF VAL",
-# "or64 OFF VAL" or "grow NCLUSTERS"; OFF and VAL are Python expressions
-# over cs, ts, l1off (header fields), l1(i), l2(i, j), l2off(i, j), eof.
+# poke.py POKES: each record (ending in \036) is FILE and ops separated
+# by \037; each op is "le64 OFF VAL", "le32 OFF VAL", "or64 OFF VAL" or
+# "grow NCLUSTERS"; OFF and VAL are Python expressions over cs, ts, l1off
+# (header fields), l1(i), l2(i, j), l2off(i, j), eof.
 cat > "$T/poke.py" <<'PY'
 import os, struct, sys
-path = sys.argv[1]
-ops = sys.argv[2:]
-with open(path, "r+b") as f:
-    def u32(o):
-        f.seek(o); return struct.unpack("<I", f.read(4))[0]
-    def u64(o):
-        f.seek(o); return struct.unpack("<Q", f.read(8))[0]
-    cs, ts, l1off = u32(4), u32(8), u64(40)
-    def l1(i): return u64(l1off + 8 * i)
-    def l2off(i, j): return l1(i) + 8 * j
-    def l2(i, j): return u64(l2off(i, j))
-    env = dict(cs=cs, ts=ts, l1off=l1off, l1=l1, l2=l2, l2off=l2off)
-    while ops:
-        op = ops.pop(0)
-        env["eof"] = os.fstat(f.fileno()).st_size
-        if op == "grow":
-            n = eval(ops.pop(0), env)
-            f.truncate(env["eof"] + n * cs)
-            continue
-        off = eval(ops.pop(0), env)
-        val = eval(ops.pop(0), env)
-        if op == "or64":
-            val |= u64(off)
-        f.seek(off)
-        f.write(struct.pack("<I" if op == "le32" else "<Q", val))
+def poke(path, ops):
+    with open(path, "r+b") as f:
+        def u32(o):
+            f.seek(o); return struct.unpack("<I", f.read(4))[0]
+        def u64(o):
+            f.seek(o); return struct.unpack("<Q", f.read(8))[0]
+        cs, ts, l1off = u32(4), u32(8), u64(40)
+        def l1(i): return u64(l1off + 8 * i)
+        def l2off(i, j): return l1(i) + 8 * j
+        def l2(i, j): return u64(l2off(i, j))
+        env = dict(cs=cs, ts=ts, l1off=l1off, l1=l1, l2=l2, l2off=l2off)
+        while ops:
+            op = ops.pop(0)
+            env["eof"] = os.fstat(f.fileno()).st_size
+            if op == "grow":
+                n = eval(ops.pop(0), env)
+                f.truncate(env["eof"] + n * cs)
+                continue
+            off = eval(ops.pop(0), env)
+            val = eval(ops.pop(0), env)
+            if op == "or64":
+                val |= u64(off)
+            f.seek(off)
+            f.write(struct.pack("<I" if op == "le32" else "<Q", val))
+for rec in open(sys.argv[1]).read().split("\036")[:-1]:
+    path, *ops = rec.split("\037")
+    poke(path, ops)
 PY
 
-# cmp.py NAME: compare qemu's and our exit codes and counters.
-cat > "$T/cmp.py" <<'PY'
-import json, sys
-name, qrc, orc, qout, oout = sys.argv[1:6]
+# judge.py T MANIFEST: every recorded comparison, qemu's and ours.
+cat > "$T/judge.py" <<'PY'
+import json, os, sys
+T, manifest = sys.argv[1:3]
+V = os.environ.get("V")
 KEYS = ("check-errors", "corruptions", "leaks", "total-clusters",
         "allocated-clusters", "fragmented-clusters", "compressed-clusters",
         "image-end-offset")
-bad = []
-if qrc != orc:
-    bad.append("exit %s, qemu %s" % (orc, qrc))
-try:
-    q = json.load(open(qout))
-except ValueError:
-    q = None
-if q is not None:
+MKEYS = ("start", "length", "depth", "present", "zero", "data", "offset")
+fails = 0
+def rd(p):
+    with open(p) as f:
+        return f.read()
+def load(p):
     try:
-        o = json.load(open(oout))
+        return json.loads(rd(p))
     except ValueError:
-        o = {}
-        bad.append("our output is not JSON")
-    for k in KEYS:
-        if o.get(k, 0) != q.get(k, 0):
-            bad.append("%s %s, qemu %s" % (k, o.get(k, 0), q.get(k, 0)))
-if bad:
-    print("qed.sh: %s: %s" % (name, "; ".join(bad)))
+        return None
+def cmp(name, qrc, orc, q, o):
+    bad = []
+    if qrc != orc:
+        bad.append("exit %s, qemu %s" % (orc, qrc))
+    if q is not None:
+        if o is None:
+            o = {}
+            bad.append("our output is not JSON")
+        for k in KEYS:
+            if o.get(k, 0) != q.get(k, 0):
+                bad.append("%s %s, qemu %s" % (k, o.get(k, 0), q.get(k, 0)))
+    return bad
+def feat(p):
+    with open(p, "rb") as f:
+        f.seek(16)
+        return int.from_bytes(f.read(8), "little")
+n = 0
+for line in open(manifest):
+    i, kind, name = line.split()
+    r = os.path.join(T, "res", i)
+    n += 1
+    bad = []
+    if kind != "map":
+        qrc, orc = int(rd(r + ".qrc")), int(rd(r + ".orc"))
+        if V:
+            print("qed.sh: %s%s: qemu exit %d, %s exit %d" % (
+                "repair " if kind == "rep" else "", name, qrc,
+                "imgrepair" if kind == "rep" else "imgcheck", orc))
+    if kind == "run":
+        if orc > 3:
+            bad.append("imgcheck exit %d: %s" % (orc, rd(r + ".err")))
+        else:
+            bad = cmp(name, qrc, orc, load(r + ".q"), load(r + ".o"))
+    elif kind == "map":
+        if int(rd(r + ".qrc")) != 0:
+            bad.append("qemu-img map failed")
+        else:
+            q = [tuple(e.get(k) for k in MKEYS) for e in load(r + ".q")]
+            o = load(r + ".o")
+            o = None if o is None else \
+                [tuple(e.get(k) for k in MKEYS) for e in o]
+            if o != q:
+                bad.append("%s, qemu %s" % (o, q))
+        name = "map " + name
+    else:
+        bad = cmp(name, qrc, orc, load(r + ".q"), load(r + ".o"))
+        if not bad and qrc != 2:
+            q = feat(os.path.join(T, name + ".q.qed"))
+            o = feat(os.path.join(T, name + ".o.qed"))
+            if q != o:
+                bad.append("features 0x%x, qemu 0x%x" % (o, q))
+        name = "repair " + name
+    if bad:
+        fails += 1
+        print("qed.sh: %s: %s" % (name, "; ".join(bad)))
+if fails:
+    print("qed.sh: %d of %d cases disagree with qemu-img check" % (fails, n),
+          file=sys.stderr)
     sys.exit(1)
+print("qed.sh: %d cases agree with qemu-img check" % n)
 PY
-
-# mapcmp.py NAME QEMU OURS: the same runs with the same qemu keys.
-cat > "$T/mapcmp.py" <<'PY'
-import json, sys
-name, qf, of = sys.argv[1:4]
-KEYS = ("start", "length", "depth", "present", "zero", "data", "offset")
-q = [tuple(e.get(k) for k in KEYS) for e in json.load(open(qf))]
-try:
-    o = [tuple(e.get(k) for k in KEYS) for e in json.load(open(of))]
-except ValueError:
-    o = None
-if o != q:
-    print("qed.sh: map %s: %s, qemu %s" % (name, o, q))
-    sys.exit(1)
-PY
-
-n=0
-fail=0
 
 # base NAME [SIZE [OPTS [WRITE...]]]: a QED image with writes.
 base() {
@@ -120,40 +163,25 @@ base() {
 	done
 }
 
+# poke NAME OP...: record byte pokes of $T/NAME.qed (poke.py).
 poke() {
-	f="$T/$1.qed"
+	printf '%s' "$T/$1.qed" >> "$P"
 	shift
-	python3 "$T/poke.py" "$f" "$@"
+	for a in "$@"; do
+		printf '\037%s' "$a" >> "$P"
+	done
+	printf '\036' >> "$P"
 }
 
 # run NAME: compare the two checks on $T/NAME.qed.
 run() {
-	f="$T/$1.qed"
-	n=$((n + 1))
-	qemu-img check -f qed --output=json "$f" >"$T/q.json" 2>/dev/null
-	qrc=$?
-	"$IMGCHECK" --output=json "$f" >"$T/o.json" 2>"$T/o.err"
-	orc=$?
-	if [ "$orc" -gt 3 ]; then
-		echo "qed.sh: $1: imgcheck exit $orc: $(cat "$T/o.err")"
-		fail=$((fail + 1))
-		return
-	fi
-	[ -n "${V:-}" ] && echo "qed.sh: $1: qemu exit $qrc," \
-	    "imgcheck exit $orc"
-	python3 "$T/cmp.py" "$1" "$qrc" "$orc" "$T/q.json" "$T/o.json" ||
-	    fail=$((fail + 1))
+	echo "run $1" >> "$TODO"
 }
 
 # runmap NAME: compare imgmap with qemu-img map on $T/NAME.qed.
 runmap() {
-	[ -x "$IMGMAP" ] || return 0
-	n=$((n + 1))
-	qemu-img map -f qed --output=json "$T/$1.qed" >"$T/qm.json" ||
-	    { fail=$((fail + 1)); return; }
-	"$IMGMAP" --output=json "$T/$1.qed" >"$T/om.json" 2>"$T/o.err"
-	python3 "$T/mapcmp.py" "$1" "$T/qm.json" "$T/om.json" ||
-	    fail=$((fail + 1))
+	[ -x "$IMGMAP" ] && echo "map $1" >> "$TODO"
+	return 0
 }
 
 # runrep NAME: qemu-img check -r all on one copy, imgrepair -r all -o
@@ -162,34 +190,8 @@ runmap() {
 # NEED_CHECK even when corruption remains; we keep it set then, since
 # the tables are known to be inconsistent.
 runrep() {
-	[ -x "$IMGREPAIR" ] || return 0
-	n=$((n + 1))
-	cp "$T/$1.qed" "$T/$1.q.qed"
-	qemu-img check -f qed -r all --output=json "$T/$1.q.qed" \
-	    >/dev/null 2>&1
-	qemu-img check -f qed --output=json "$T/$1.q.qed" >"$T/q.json" \
-	    2>/dev/null
-	qrc=$?
-	rm -f "$T/$1.o.qed"
-	"$IMGREPAIR" -r all -o "$T/$1.o.qed" --output=json "$T/$1.qed" \
-	    >"$T/o.json" 2>"$T/o.err"
-	orc=$?
-	[ -n "${V:-}" ] && echo "qed.sh: repair $1: qemu exit $qrc," \
-	    "imgrepair exit $orc"
-	python3 "$T/cmp.py" "repair $1" "$qrc" "$orc" "$T/q.json" \
-	    "$T/o.json" || { fail=$((fail + 1)); return; }
-	[ "$qrc" -eq 2 ] && return
-	python3 - "$1" "$T/$1.q.qed" "$T/$1.o.qed" <<'PY' || fail=$((fail + 1))
-import sys
-def feat(p):
-    with open(p, "rb") as f:
-        f.seek(16)
-        return int.from_bytes(f.read(8), "little")
-q, o = feat(sys.argv[2]), feat(sys.argv[3])
-if q != o:
-    print("qed.sh: repair %s: features 0x%x, qemu 0x%x" % (sys.argv[1], o, q))
-    sys.exit(1)
-PY
+	[ -x "$IMGREPAIR" ] && echo "rep $1" >> "$TODO"
+	return 0
 }
 
 W2="write -P 0x22 1M 64k"
@@ -254,8 +256,11 @@ qemu-img create -q -f raw "$T/base.raw" 64M &&
     qemu-img create -q -f qed -b "$T/base.raw" -F raw "$T/backed.qed" &&
     qemu-io -f qed -c "write -P 0x33 64k 64k" "$T/backed.qed" >/dev/null &&
     run backed
-rm -f "$T/base.raw" && mv "$T/backed.qed" "$T/backed_missing_base.qed" &&
-    run backed_missing_base
+qemu-img create -q -f raw "$T/gone.raw" 64M &&
+    qemu-img create -q -f qed -b "$T/gone.raw" -F raw \
+    "$T/backed_missing_base.qed" &&
+    qemu-io -f qed -c "write -P 0x33 64k 64k" "$T/backed_missing_base.qed" \
+    >/dev/null && rm -f "$T/gone.raw" && run backed_missing_base
 
 base map_mixed 64M "" "write -P 1 0 64k" "write -P 2 64k 64k" \
     "write -z 1M 128k" "write -P 3 3M 4k" "write -P 4 2M 128k" &&
@@ -276,8 +281,39 @@ base nc_l2_bad && poke nc_l2_bad or64 16 2 le64 'l2off(0, 3)' 0x200 &&
 base nc_dup && poke nc_dup or64 16 2 le64 'l2off(0, 1)' 'l2(0, 0)' &&
     runrep nc_dup
 
-if [ "$fail" -ne 0 ]; then
-	echo "qed.sh: $fail of $n cases disagree with qemu-img check" >&2
-	exit 1
-fi
-echo "qed.sh: $n cases agree with qemu-img check"
+python3 "$T/poke.py" "$P" ||
+    { echo "qed.sh: FAIL: the pokes could not be made" >&2; exit 1; }
+mkdir "$T/res"
+i=0
+while read -r kind name; do
+	i=$((i + 1))
+	f=$T/$name.qed
+	r=$T/res/$i
+	case $kind in
+	run)
+		qemu-img check -f qed --output=json "$f" >"$r.q" 2>/dev/null
+		echo $? > "$r.qrc"
+		"$IMGCHECK" --output=json "$f" >"$r.o" 2>"$r.err"
+		echo $? > "$r.orc"
+		;;
+	map)
+		qemu-img map -f qed --output=json "$f" >"$r.q"
+		echo $? > "$r.qrc"
+		"$IMGMAP" --output=json "$f" >"$r.o" 2>"$r.err"
+		;;
+	rep)
+		cp "$f" "$T/$name.q.qed"
+		qemu-img check -f qed -r all --output=json "$T/$name.q.qed" \
+		    >/dev/null 2>&1
+		qemu-img check -f qed --output=json "$T/$name.q.qed" >"$r.q" \
+		    2>/dev/null
+		echo $? > "$r.qrc"
+		rm -f "$T/$name.o.qed"
+		"$IMGREPAIR" -r all -o "$T/$name.o.qed" --output=json "$f" \
+		    >"$r.o" 2>"$r.err"
+		echo $? > "$r.orc"
+		;;
+	esac
+	echo "$i $kind $name"
+done < "$TODO" > "$T/manifest"
+python3 "$T/judge.py" "$T" "$T/manifest"

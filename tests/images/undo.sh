@@ -4,7 +4,10 @@
 # back; a repair that writes nothing leaves no undo file; a damaged undo
 # file is refused before anything is written.
 B=${B:-build}
-command -v qemu-img >/dev/null 2>&1 || { echo "undo: skipped, no qemu-img"; exit 0; }
+for t in qemu-img qemu-io python3; do
+	command -v $t >/dev/null 2>&1 ||
+	    { echo "undo: FAIL: $t not found (make deps)" >&2; exit 1; }
+done
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT
 fail() { echo "undo: $*"; exit 1; }
