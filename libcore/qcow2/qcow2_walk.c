@@ -24,6 +24,7 @@
 
 #define QCOW2_BATCH_BYTES	(4ULL << 20)	/* L2 tables per read */
 #define QCOW2_READAHEAD		64		/* tables asked for ahead */
+#define QCOW2_READAHEAD_MIN	65536		/* cluster size that pays */
 
 static int
 job_cmp(const void *a, const void *b)
@@ -79,8 +80,14 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 			rc = -EINTR;
 			break;
 		}
-		/* Keep the next tables on their way in (cold caches). */
-		for (; ahead < n && ahead < i + QCOW2_READAHEAD; ahead++)
+		img_progress(w->img, i, n);
+		/*
+		 * Keep the next tables on their way in (cold caches).  Not
+		 * for small clusters: hundreds of thousands of tiny tables
+		 * cost more in advice calls than the kernel's own readahead.
+		 */
+		for (; q->cs >= QCOW2_READAHEAD_MIN && ahead < n &&
+		    ahead < i + QCOW2_READAHEAD; ahead++)
 			if (jobs[ahead].l1e != 0 && !jobs[ahead].skip)
 				img_willneed(w->img, jobs[ahead].l2off, q->cs);
 		m = i + 1;
