@@ -71,7 +71,7 @@ $(B)/libcore.a: $(LIB_OBJ)
 	$(Q_AR)rm -f $@ && ar rcs $@ $^
 
 $(B)/bin/%: $(B)/tools/%.o $(B)/tools/toolutil.o $(B)/tools/batch.o \
-    $(B)/libcore.a
+    $(B)/tools/progress.o $(B)/libcore.a
 	@mkdir -p $(dir $@)
 	$(Q_LD)$(CC) $(ALL_LDFLAGS) -pthread -o $@ $(filter %.o,$^) \
 	    $(B)/libcore.a $(if $(filter $(VIEW_TOOLS),$*),$(CURSES_LIBS)) \

@@ -513,6 +513,15 @@ int		 img_describe(struct img *img, uint64_t host_off,
 int		 img_finding_entry(struct img *img, const struct finding *f,
 		    uint64_t *off, uint64_t *len);
 
+/*
+ * Progress of a long walk: fn is called now and then with how much of
+ * the image's metadata or data (done of total, in the walk's own units)
+ * has been walked.  The tools show it on a terminal.
+ */
+typedef void	img_progress_fn(void *arg, uint64_t done, uint64_t total);
+void		 img_set_progress(struct img *img, img_progress_fn *fn,
+		    void *arg);
+
 /* Ask walkers to stop (from a signal handler): sets a flag only. */
 void		 img_interrupt(void);
 

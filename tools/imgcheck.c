@@ -191,7 +191,10 @@ check_one(void *arg, const char *path, FILE *out, FILE *err)
 	report_init(&rp);
 	rp.max_per_code = cx->tc->maxf;
 	rp.force = cx->force;
+	if (!cx->many)
+		tp_attach(img, path, cx->tc);
 	rc = img_check(img, &rp);
+	tp_end();
 	ex = tu_check_exit(&rp, rc);
 	/* Exit 1 says why: one line on stderr, the same in the JSON. */
 	if (ex == EXIT_FAILED)

@@ -722,7 +722,11 @@ main(int argc, char **argv)
 	mo.fp = stdout;
 	if (tc.json && (mo.fp = tmpfile()) == NULL)
 		mo.fp = stdout;
+	/* The human map streams to stdout: progress only when that is no tty. */
+	if (!isatty(STDOUT_FILENO))
+		tp_attach(img, argv[0], &tc);
 	rc = img_map_ex(img, &mopt, map_print, &mo);
+	tp_end();
 	if (rc == 0 && !tc.json)
 		human_header(&mo);
 	if (rc == 0 && mo.have)

@@ -315,8 +315,10 @@ main(int argc, char **argv)
 	 * a plan runs its check and says what the repair would fix.
 	 */
 	planned = img_repair_plans(img);
+	tp_attach(img, argv[0], &tc);
 	rrc = dry && !planned ? img_check(img, &rp) : img_repair(img, &rp,
 	    inplace || dry ? NULL : out);
+	tp_end();
 	fmtname = xstrdup(img_format(img));
 	if (rrc != 0 && dry && img_error(img) != NULL) {
 		snprintf(why, sizeof(why), "'%s': %s", argv[0], img_error(img));

@@ -178,6 +178,14 @@ void	tu_signal_note(const char *note);
 void	tu_check_reason(const struct report *rp, const char *err,
 	    const char *file, char *buf, size_t len);
 
+/*
+ * progress.c: show img's progress on stderr once a walk passes a second
+ * (a terminal only; not with -q or JSON); tp_end() clears the line.
+ */
+void	tp_attach(struct img *img, const char *name,
+	    const struct tu_common *tc);
+void	tp_end(void);
+
 void	*xmalloc(size_t n);
 char	*xstrdup(const char *s);
 

@@ -153,6 +153,8 @@ struct img {
 	bool			 has_key;
 	bool			 unrecognised;	/* forced, probe said 0 */
 	struct img		*backing;	/* opened by the chain map */
+	img_progress_fn		*progress;
+	void			*parg;
 	int			 depth;		/* in the chain: 0 top */
 	uint8_t			 key[32];
 	char			 errmsg[IMG_ERRMSG_MAX];
@@ -323,6 +325,14 @@ int		 plan_apply(struct img *img, struct plan *p,
 		    const struct report *rp);
 /* Forget every change (the plan stays usable). */
 void		 plan_clear(struct plan *p);
+
+/* Walkers say how far they got (cheap: call it per table or chunk). */
+static inline void
+img_progress(struct img *img, uint64_t done, uint64_t total)
+{
+	if (img->progress != NULL)
+		img->progress(img->parg, done, total);
+}
 
 /* True once img_interrupt() was called: walkers stop between structures. */
 bool	img_interrupted(void);

@@ -458,3 +458,10 @@ img_willneed(struct img *img, uint64_t off, uint64_t len)
 	(void)posix_fadvise(img->fd, (off_t)off, (off_t)len,
 	    POSIX_FADV_WILLNEED);
 }
+
+void
+img_set_progress(struct img *img, img_progress_fn *fn, void *arg)
+{
+	img->progress = fn;
+	img->parg = arg;
+}

@@ -104,6 +104,7 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 		goto out;
 	}
 	for (base = l1a; base < l1b; base += cnt) {
+		img_progress(img, base - l1a, l1b - l1a);
 		cnt = chunk(base, l1b);
 		if ((rc = qed_table_read(img, g, q->hdr.l1_table_offset, base,
 		    cnt, l1)) != 0) {

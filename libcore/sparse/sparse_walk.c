@@ -707,6 +707,7 @@ walk_frames(struct walk *w)
 	int			 rc;
 
 	while (!w->done) {
+		img_progress(w->img, w->off, w->end);
 		if (img_interrupted()) {
 			memset(&pc, 0, sizeof(pc));
 			pc.str = "the end of the stream";
