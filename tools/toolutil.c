@@ -109,12 +109,36 @@ tu_list_options(const struct tu_cmd *cmd)
 {
 	const struct tu_opt	*o;
 
+	const char *const	*fmt;
+	char			 arg[256];
+	int			 pass;
+
+	/*
+	 * One option a line, for the completions: the option, a tab, its
+	 * argument (the values where they are few, "qcow2|qed|...";
+	 * "[WHAT]" where it is optional; empty when it takes none), a tab
+	 * and its help.
+	 */
 	for (o = cmd->opts; o->name != NULL; o++) {
 		if (o->help == NULL)
 			continue;
-		if (o->val < 256)
-			printf("-%c\n", o->val);
-		printf("--%s\n", o->name);
+		arg[0] = '\0';
+		if (o->arg != NULL && strcmp(o->arg, "FMT") == 0) {
+			for (fmt = img_format_names(); *fmt != NULL; fmt++)
+				snprintf(arg + strlen(arg), sizeof(arg) -
+				    strlen(arg), "%s%s", fmt ==
+				    img_format_names() ? "" : "|", *fmt);
+		} else if (o->arg != NULL)
+			snprintf(arg, sizeof(arg), o->has_arg ==
+			    optional_argument ? "[%s]" : "%s", o->arg);
+		for (pass = o->val < 256 ? 0 : 1; pass < 2; pass++) {
+			if (pass == 0)
+				printf("-%c", o->val);
+			else
+				printf("--%s", o->name);
+			printf("\t%s\t%s\n", o->has_arg == optional_argument &&
+			    pass == 0 ? "" : arg, o->help);
+		}
 	}
 	exit(0);
 }

@@ -8,7 +8,7 @@ fail=0
 for t in imginfo imgcheck imgmap imgrepair; do
 	bin=$B/bin/$t
 	help=$("$bin" --help) || { echo "options: $t --help failed"; fail=1; }
-	for o in $("$bin" --list-options); do
+	for o in $("$bin" --list-options | cut -f1); do
 		case $o in
 		--*) echo "$help" | grep -q -- "$o\b" ||
 			{ echo "options: $t: $o missing from --help"; fail=1; } ;;
