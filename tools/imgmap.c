@@ -47,6 +47,7 @@ static const struct tu_opt	map_opts[] = {
 	TU_OPT_FORCE_SHARE,
 	TU_OPT_HELP,
 	TU_OPT_JSON,
+	TU_OPT_QUIET,
 	{ "output-file", required_argument, 'o', "FILE",
 	    "where --extract writes (default: stdout)" },
 	TU_OPT_VERSION,
@@ -62,7 +63,7 @@ static const struct tu_opt	map_opts[] = {
 
 static const struct tu_cmd	map_cmd = {
 	"imgmap",
-	"[-jhUV] [-f format] [--output=human|json] [--start-offset=OFFSET] "
+	"[-jhqUV] [-f format] [--output=human|json] [--start-offset=OFFSET] "
 	    "[--max-length=LENGTH] [--no-backing] [--force] "
 	    "[--host [--summary]] [--extract[=WHAT] [-o file]] image ...\n"
 	    "       imgmap --tui [-U] [-f format] [--host] [--force] image",
@@ -572,42 +573,11 @@ host_map(const struct tu_common *tc, const char *path, bool summary)
 	return 0;
 }
 
-/* A byte count: decimal, or with a suffix k, M, G, T, P, E (powers of 1024). */
+/* A byte count (tu_parse_size(): decimal or 0x, and a suffix). */
 static uint64_t
 parse_size(const char *what, const char *v)
 {
-	static const char	 sfx[] = "kmgtpe";
-	unsigned long long	 n;
-	const char		*p;
-	char			*end;
-	unsigned		 sh = 0;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (*v == '\0' || v[0] == '-' || errno != 0 || end == v)
-		goto bad;
-	if (*end != '\0') {
-		if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0') &&
-		    !(end[1] == 'i' && end[2] == 'B' && end[3] == '\0'))
-			goto bad;
-		if (*end == 'b' || *end == 'B')
-			sh = 0;
-		else if ((p = strchr(sfx, tolower((unsigned char)*end))) !=
-		    NULL && *p != '\0')
-			sh = 10 * (unsigned)(p - sfx + 1);
-		else
-			goto bad;
-		if (sh > 0 && n > (UINT64_MAX >> sh))
-			goto bad;
-		n <<= sh;
-	}
-	if (n > INT64_MAX)
-		goto bad;
-	return n;
-bad:
-	warnx("invalid %s '%s'", what, v);
-	tu_bad_usage(&map_cmd);
-	return 0;
+	return tu_parse_size(&map_cmd, what, v);
 }
 
 /* --tui: the viewer, starting on the map (--host: the host map). */
@@ -698,6 +668,10 @@ main(int argc, char **argv)
 		return map_tui(&tc, argv[0], host, mopt.force);
 	}
 	tu_signals(map_cmd.prog);
+	/* -q: no map; errors still go to stderr, extracted data still out. */
+	if (tc.quiet && !(extract && outfile == NULL) &&
+	    freopen("/dev/null", "w", stdout) == NULL)
+		err(1, "/dev/null");
 	if (host)
 		return host_map(&tc, argv[0], summary);
 	if (extract) {
@@ -705,7 +679,7 @@ main(int argc, char **argv)
 		memset(&xopt, 0, sizeof(xopt));
 		xopt.no_backing = mopt.no_backing;
 		xopt.force = mopt.force;
-		if (isatty(STDERR_FILENO) && !tc.json) {
+		if (isatty(STDERR_FILENO) && !tc.json && !tc.quiet) {
 			xopt.progress = progress;
 			xopt.parg = argv[0];
 		}

@@ -277,6 +277,47 @@ tu_parse_count(const struct tu_cmd *cmd, const char *what, const char *v)
 	return (size_t)n;
 }
 
+uint64_t
+tu_parse_size(const struct tu_cmd *cmd, const char *what, const char *v)
+{
+	static const char	 sfx[] = "kmgtpe";
+	unsigned long long	 n;
+	const char		*p;
+	char			*end;
+	unsigned		 sh = 0;
+	bool			 hex;
+
+	hex = v[0] == '0' && (v[1] == 'x' || v[1] == 'X');
+	errno = 0;
+	n = strtoull(hex ? v + 2 : v, &end, hex ? 16 : 10);
+	if (*v == '\0' || v[0] == '-' || v[0] == '+' || errno != 0 ||
+	    end == (hex ? v + 2 : v) || isspace((unsigned char)v[hex ? 2 : 0]))
+		goto bad;
+	if (*end != '\0') {
+		if (end[1] != '\0' && !(end[1] == 'B' && end[2] == '\0') &&
+		    !(end[1] == 'i' && end[2] == 'B' && end[3] == '\0'))
+			goto bad;
+		if (*end == 'b' || *end == 'B')
+			sh = 0;
+		else if ((p = strchr(sfx, tolower((unsigned char)*end))) !=
+		    NULL && *p != '\0')
+			sh = 10 * (unsigned)(p - sfx + 1);
+		else
+			goto bad;
+		if (sh > 0 && n > (UINT64_MAX >> sh))
+			goto bad;
+		n <<= sh;
+	}
+	if (n > INT64_MAX)
+		goto bad;
+	return n;
+bad:
+	warnx("invalid %s '%s' (bytes: decimal or 0x hex, suffix k, M, G, "
+	    "T, P or E)", what, v);
+	tu_bad_usage(cmd);
+	return 0;
+}
+
 /* 64 hex digits into 32 bytes; false on anything else. */
 static bool
 hex32(const char *s, size_t len, uint8_t out[32])
@@ -428,8 +469,18 @@ tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
 void
 tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c)
 {
-	if (c->opts.format != NULL && !img_format_known(c->opts.format))
-		tu_fail(c, NULL, "unknown format '%s'", c->opts.format);
+	const char *const	*f;
+	char			 known[256];
+
+	if (c->opts.format != NULL && !img_format_known(c->opts.format)) {
+		known[0] = '\0';
+		for (f = img_format_names(); *f != NULL; f++)
+			snprintf(known + strlen(known), sizeof(known) -
+			    strlen(known), "%s%s", f == img_format_names() ?
+			    "" : ", ", *f);
+		tu_fail(c, NULL, "unknown format '%s' (known formats: %s)",
+		    c->opts.format, known);
+	}
 	key_ctx = c;
 	tu_key_load(cmd, &c->key, &c->opts);
 }

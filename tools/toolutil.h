@@ -131,6 +131,12 @@ const char		*tu_problem_fix(enum pr_id id);
 
 /* --output=human|json: true for json, exits 1 on anything else. */
 bool	tu_parse_output(const struct tu_cmd *cmd, const char *v);
+/*
+ * A byte count: decimal or 0x hex, with an optional suffix k, M, G, T,
+ * P, E (powers of 1024; "KiB", "kB" and "B" too); exits 1 on bad input.
+ */
+uint64_t tu_parse_size(const struct tu_cmd *cmd, const char *what,
+	    const char *v);
 /* A non-negative decimal count; exits 1 on bad input. */
 size_t	tu_parse_count(const struct tu_cmd *cmd, const char *what,
 	    const char *v);
