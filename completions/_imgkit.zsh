@@ -21,6 +21,9 @@ _imgkit_specs() {
 		case $arg in
 		'')
 			reply+=("${opt}[$help]") ;;
+		\[*'|'*\])
+			arg=${${arg#\[}%\]}
+			reply+=("${opt}=-[$help]:value:(${arg//|/ })") ;;
 		\[*\])
 			reply+=("${opt}=-[$help]:${${arg#\[}%\]}:") ;;
 		*'|'*)

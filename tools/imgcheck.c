@@ -36,6 +36,7 @@ static const struct tu_opt	check_opts[] = {
 	TU_OPT_JSON_LONG,
 	TU_OPT_OUTPUT,
 	TU_OPT_MAXF,
+	TU_OPT_COLOR,
 	{ "chain", no_argument, OPT_CHAIN, NULL,
 	    "the images are a backup chain, oldest first" },
 	{ "force", no_argument, OPT_FORCE, NULL,
@@ -52,7 +53,8 @@ static const struct tu_opt	check_opts[] = {
 static const struct tu_cmd	check_cmd = {
 	"imgcheck",
 	"[-0hqUV] [-f format] [-j N] [--output=human|json] "
-	    "[--max-findings=N] [--chain] [--force] image ... | -\n"
+	    "[--color[=WHEN]] [--max-findings=N] [--chain] [--force] "
+	    "image ... | -\n"
 	    "       imgcheck --tui [-U] [-f format] [--force] image",
 	"Check disk images or backups read-only and report every problem.",
 	check_opts

@@ -341,6 +341,42 @@ hex32(const char *s, size_t len, uint8_t out[32])
 	return true;
 }
 
+/* --color, for tu_color_on(); set by tu_common_finish(). */
+static int	color_mode = TU_COLOR_AUTO;
+
+bool
+tu_color_on(FILE *fp)
+{
+	const char	*nc = getenv("NO_COLOR"), *term = getenv("TERM");
+
+	if (color_mode != TU_COLOR_AUTO)
+		return color_mode == TU_COLOR_ALWAYS;
+	if ((nc != NULL && *nc != '\0') || (term != NULL &&
+	    strcmp(term, "dumb") == 0))
+		return false;
+	return isatty(fp == stderr ? STDERR_FILENO : STDOUT_FILENO);
+}
+
+/* The colour of a severity (SGR), and of a verdict. */
+static const char *
+sev_color(enum pr_sev sev)
+{
+	switch (sev) {
+	case PR_SEV_FATAL:
+	case PR_SEV_CORRUPT:
+		return "\033[1;31m";	/* bold red */
+	case PR_SEV_LEAK:
+		return "\033[33m";	/* yellow */
+	case PR_SEV_WARN:
+		return "\033[35m";	/* magenta */
+	case PR_SEV_INFO:
+		return "\033[36m";	/* cyan */
+	}
+	return "";
+}
+#define SGR_OFF		"\033[0m"
+#define SGR_CLEAN	"\033[32m"	/* green */
+
 /* Whose options a key error reports to (JSON mode), set by finish. */
 static const struct tu_common	*key_ctx;
 
@@ -450,6 +486,19 @@ tu_common_opt(const struct tu_cmd *cmd, int ch, const char *arg,
 	case OPT_MAX_FINDINGS:
 		c->maxf = tu_parse_count(cmd, "--max-findings", arg);
 		return true;
+	case OPT_COLOR:
+		if (arg == NULL || strcmp(arg, "always") == 0)
+			c->color = TU_COLOR_ALWAYS;
+		else if (strcmp(arg, "never") == 0)
+			c->color = TU_COLOR_NEVER;
+		else if (strcmp(arg, "auto") == 0)
+			c->color = TU_COLOR_AUTO;
+		else {
+			warnx("--color expects 'auto', 'always' or 'never', "
+			    "not '%s'", arg);
+			tu_bad_usage(cmd);
+		}
+		return true;
 	case OPT_KEY_FILE:
 		c->key.file = arg;
 		return true;
@@ -481,6 +530,7 @@ tu_common_finish(const struct tu_cmd *cmd, struct tu_common *c)
 		tu_fail(c, NULL, "unknown format '%s' (known formats: %s)",
 		    c->opts.format, known);
 	}
+	color_mode = c->color;
 	key_ctx = c;
 	tu_key_load(cmd, &c->key, &c->opts);
 }
@@ -757,11 +807,17 @@ tu_report_human(const struct report *rp, const char *name, FILE *fp)
 	const struct pr_info		*pi;
 	const struct finding		*f;
 	size_t				 i;
+	bool				 color = tu_color_on(fp);
 
 	for (i = 0; i < rp->nf; i++) {
 		f = &rp->f[i];
 		pi = pr_info_get(f->id);
-		fprintf(fp, "%-10s %s", pr_sev_name(pi->sev), pi->name);
+		if (color)
+			fprintf(fp, "%s%-10s" SGR_OFF " %s", sev_color(pi->sev),
+			    pr_sev_name(pi->sev), pi->name);
+		else
+			fprintf(fp, "%-10s %s", pr_sev_name(pi->sev),
+			    pi->name);
 		if (f->flags & PC_HOST)
 			fprintf(fp, " @0x%" PRIx64 "+0x%" PRIx64, f->host_off,
 			    f->host_len);
@@ -797,13 +853,16 @@ tu_report_human(const struct report *rp, const char *name, FILE *fp)
 		    " corruptions\n", c->leaks_fixed, c->corruptions_fixed);
 	fprintf(fp, "%s: ", name);
 	if (c->corruptions == 0 && c->leaks == 0 && c->check_errors == 0)
-		fprintf(fp, "no errors were found\n");
+		fprintf(fp, "%sno errors were found%s\n", color ? SGR_CLEAN :
+		    "", color ? SGR_OFF : "");
 	else
-		fprintf(fp, "%" PRIu64 " corruptions, %" PRIu64 " leaks, %"
-		    PRIu64 " check errors: %s\n", c->corruptions, c->leaks,
+		fprintf(fp, "%s%" PRIu64 " corruptions, %" PRIu64 " leaks, %"
+		    PRIu64 " check errors: %s%s\n", !color ? "" :
+		    sev_color(c->check_errors ? PR_SEV_FATAL : c->corruptions ?
+		    PR_SEV_CORRUPT : PR_SEV_LEAK), c->corruptions, c->leaks,
 		    c->check_errors, c->check_errors ? "check failed" :
 		    c->corruptions ? "data may be corrupted" :
-		    "space wasted, data safe");
+		    "space wasted, data safe", color ? SGR_OFF : "");
 }
 
 int

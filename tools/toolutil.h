@@ -48,6 +48,7 @@ enum {
 	OPT_EXTRACT,
 	OPT_APPLY_UNDO,
 	OPT_JSON,		/* --json where -j means --jobs */
+	OPT_COLOR,
 	OPT_TOOL_BASE = 512	/* a tool's own options start here */
 };
 
@@ -74,6 +75,9 @@ struct tu_key {
 			    "same as --output=json" }
 #define TU_OPT_JSON_LONG { "json", no_argument, OPT_JSON, NULL, \
 			    "same as --output=json" }
+#define TU_OPT_COLOR	{ "color", optional_argument, OPT_COLOR, \
+			    "auto|always|never", "colour the severities: " \
+			    "auto (a terminal and no NO_COLOR), always, never" }
 #define TU_OPT_QUIET	{ "quiet", no_argument, 'q', NULL, \
 			    "print nothing; the exit status tells" }
 #define TU_OPT_VERSION	{ "version", no_argument, 'V', NULL, \
@@ -101,7 +105,15 @@ struct tu_common {
 	bool		json;
 	bool		quiet;
 	bool		lines;		/* JSON: one document a line */
+	int		color;		/* enum tu_color */
 	size_t		maxf;		/* --max-findings, default 100 */
+};
+
+/* --color: auto colours a terminal unless NO_COLOR is set. */
+enum tu_color {
+	TU_COLOR_AUTO,
+	TU_COLOR_ALWAYS,
+	TU_COLOR_NEVER
 };
 
 void	tu_common_init(struct tu_common *c);
@@ -155,6 +167,11 @@ void	tu_info_human(struct json_object *doc, FILE *fp);
 void	tu_report_json(const struct report *rp, struct json_object *doc);
 /* qemu-img check's counters, keys verbatim, zero ones left out as qemu. */
 void	tu_counts_json(const struct check_counts *c, struct json_object *doc);
+/*
+ * Whether human output to fp gets colours, by --color (tu_common_finish()
+ * records it): a memory stream counts as standard output.
+ */
+bool	tu_color_on(FILE *fp);
 /* One line per finding, then counters and a one-line verdict. */
 void	tu_report_human(const struct report *rp, const char *name,
 	    FILE *fp);

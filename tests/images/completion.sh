@@ -97,7 +97,7 @@ if command -v zsh >/dev/null 2>&1; then
 # none of NOTWANT.
 zmodload zsh/zpty || { print "completion: FAIL: no zsh/zpty"; exit 1 }
 zpty z zsh -f -i
-zpty -w z "PS1='> '; fpath=($FP \$fpath); autoload -Uz compinit; \
+zpty -w z "PS1='ZQ%#'; fpath=($FP \$fpath); autoload -Uz compinit; \
 compinit -u -D; PATH=$BIN:\$PATH; cd $DIR; unsetopt beep; \
 print READY"
 fail=0
@@ -135,7 +135,9 @@ try() {
 		print -r "completion: FAIL: zsh: [$3]: '$w' in: $REPLY"
 		fail=1
 	done
-	zpty -w -n z $'\C-u'
+	# Abandon the line; wait for the next prompt.
+	zpty -w -n z $'\C-c'
+	drain "ZQ#"
 	drain
 }
 try "human json" "a.qcow2" "imgcheck --output="
