@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -668,26 +669,32 @@ put_clean(FILE *fp, const char *str)
 }
 
 static void
-info_human_value(struct json_object *v, int depth, FILE *fp);
+info_human_value(struct json_object *v, int depth, bool spaces, FILE *fp);
 
+/* "key: value" lines; with spaces, '-' in keys as ' ' (qemu's dump). */
 static void
-info_human_obj(struct json_object *doc, int depth, FILE *fp)
+info_human_obj(struct json_object *doc, int depth, bool spaces, FILE *fp)
 {
+	const char	*k;
+
 	json_object_object_foreach(doc, key, val) {
-		fprintf(fp, "%*s%s:", depth * 4, "", key);
-		info_human_value(val, depth, fp);
+		fprintf(fp, "%*s", depth * 4, "");
+		for (k = key; *k != '\0'; k++)
+			fputc(spaces && *k == '-' ? ' ' : *k, fp);
+		fputc(':', fp);
+		info_human_value(val, depth, spaces, fp);
 	}
 }
 
 static void
-info_human_value(struct json_object *v, int depth, FILE *fp)
+info_human_value(struct json_object *v, int depth, bool spaces, FILE *fp)
 {
 	size_t	i, n;
 
 	switch (json_object_get_type(v)) {
 	case json_type_object:
 		fputc('\n', fp);
-		info_human_obj(v, depth + 1, fp);
+		info_human_obj(v, depth + 1, spaces, fp);
 		break;
 	case json_type_array:
 		n = json_object_array_length(v);
@@ -696,7 +703,7 @@ info_human_value(struct json_object *v, int depth, FILE *fp)
 			struct json_object	*e = json_object_array_get_idx(v, i);
 
 			fprintf(fp, "%*s[%zu]:", (depth + 1) * 4, "", i);
-			info_human_value(e, depth + 1, fp);
+			info_human_value(e, depth + 1, spaces, fp);
 		}
 		break;
 	case json_type_string:
@@ -711,9 +718,164 @@ info_human_value(struct json_object *v, int depth, FILE *fp)
 }
 
 void
+tu_size_words(uint64_t v, char *buf, size_t len)
+{
+	static const char *const	 sfx[] = { "", "Ki", "Mi", "Gi", "Ti",
+					    "Pi", "Ei" };
+	double				 x = (double)v * 1.024;
+	int				 i = 0;
+
+	/* qemu's size_to_str(): the next unit from 1000 of this one. */
+	while (i < 6 && x >= (double)(1ULL << (10 * (i + 1))))
+		i++;
+	snprintf(buf, len, "%0.3g %sB", (double)v / (double)(1ULL << (10 * i)),
+	    sfx[i]);
+}
+
+static int64_t
+info_int(struct json_object *doc, const char *key, bool *has)
+{
+	struct json_object	*v;
+
+	*has = json_object_object_get_ex(doc, key, &v) && v != NULL;
+	return *has ? json_object_get_int64(v) : 0;
+}
+
+static const char *
+info_str(struct json_object *doc, const char *key)
+{
+	struct json_object	*v;
+
+	if (!json_object_object_get_ex(doc, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* qemu-img info's snapshot table (bdrv_snapshot_dump(), QEMU 7.2). */
+static void
+info_snapshots(struct json_object *arr, FILE *fp)
+{
+	struct json_object	*sn;
+	const char		*id, *name;
+	char			 date[32], clock[64], size[32], icount[32];
+	char			 idb[256], nameb[1024];
+	struct tm		 tm;
+	time_t			 t;
+	uint64_t		 ns;
+	size_t			 i;
+	bool			 has;
+
+	fputs("Snapshot list:\n", fp);
+	fprintf(fp, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE",
+	    "DATE", "VM CLOCK", "ICOUNT");
+	for (i = 0; i < json_object_array_length(arr); i++) {
+		sn = json_object_array_get_idx(arr, i);
+		id = info_str(sn, "id");
+		name = info_str(sn, "name");
+		t = (time_t)info_int(sn, "date-sec", &has);
+		date[0] = '\0';
+		if (localtime_r(&t, &tm) != NULL)
+			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+		ns = (uint64_t)info_int(sn, "vm-clock-sec", &has) *
+		    1000000000ULL + (uint64_t)info_int(sn, "vm-clock-nsec", &has);
+		snprintf(clock, sizeof(clock), "%02d:%02d:%02d.%03d",
+		    (int)(ns / 1000000000ULL / 3600),
+		    (int)(ns / 1000000000ULL / 60 % 60),
+		    (int)(ns / 1000000000ULL % 60), (int)(ns / 1000000 % 1000));
+		tu_size_words((uint64_t)info_int(sn, "vm-state-size", &has),
+		    size, sizeof(size));
+		icount[0] = '\0';
+		if (info_int(sn, "icount", &has), has)
+			snprintf(icount, sizeof(icount), "%" PRId64,
+			    info_int(sn, "icount", &has));
+		/* Names from the image: cleaned before they are padded. */
+		snprintf(idb, sizeof(idb), "%s", id != NULL ? id : "");
+		snprintf(nameb, sizeof(nameb), "%s", name != NULL ? name : "");
+		img_str_clean(idb);
+		img_str_clean(nameb);
+		fprintf(fp, "%-9s %-16s %8s%20s%13s%11s\n", idb, nameb, size,
+		    date, clock, icount);
+	}
+}
+
+void
 tu_info_human(struct json_object *doc, FILE *fp)
 {
-	info_human_obj(doc, 0, fp);
+	static const char *const	 qemu_keys[] = { "filename", "format",
+	    "virtual-size", "actual-size", "encrypted", "cluster-size",
+	    "dirty-flag", "backing-filename", "full-backing-filename",
+	    "backing-filename-format", "snapshots", "format-specific", NULL };
+	struct json_object		*rest, *v, *data;
+	const char			*s, *full;
+	char				 a[32], b[32];
+	int64_t				 n;
+	size_t				 i;
+	bool				 has;
+
+	/* First what qemu-img info prints, as it prints it (QEMU 7.2). */
+	fputs("image: ", fp);
+	put_clean(fp, (s = info_str(doc, "filename")) != NULL ? s : "");
+	fputs("\nfile format: ", fp);
+	put_clean(fp, (s = info_str(doc, "format")) != NULL ? s : "");
+	fputc('\n', fp);
+	n = info_int(doc, "virtual-size", &has);
+	if (has) {
+		tu_size_words((uint64_t)n, a, sizeof(a));
+		fprintf(fp, "virtual size: %s (%" PRId64 " bytes)\n", a, n);
+	}
+	n = info_int(doc, "actual-size", &has);
+	if (has)
+		tu_size_words((uint64_t)n, b, sizeof(b));
+	fprintf(fp, "disk size: %s\n", has ? b : "unavailable");
+	if (json_object_object_get_ex(doc, "encrypted", &v) &&
+	    json_object_get_boolean(v))
+		fputs("encrypted: yes\n", fp);
+	n = info_int(doc, "cluster-size", &has);
+	if (has)
+		fprintf(fp, "cluster_size: %" PRId64 "\n", n);
+	if (json_object_object_get_ex(doc, "dirty-flag", &v) &&
+	    json_object_get_boolean(v))
+		fputs("cleanly shut down: no\n", fp);
+	if ((s = info_str(doc, "backing-filename")) != NULL) {
+		fputs("backing file: ", fp);
+		put_clean(fp, s);
+		if ((full = info_str(doc, "full-backing-filename")) == NULL)
+			fputs(" (cannot determine actual path)", fp);
+		else if (strcmp(s, full) != 0) {
+			fputs(" (actual path: ", fp);
+			put_clean(fp, full);
+			fputc(')', fp);
+		}
+		fputc('\n', fp);
+		if ((s = info_str(doc, "backing-filename-format")) != NULL) {
+			fputs("backing file format: ", fp);
+			put_clean(fp, s);
+			fputc('\n', fp);
+		}
+	}
+	if (json_object_object_get_ex(doc, "snapshots", &v) &&
+	    json_object_is_type(v, json_type_array) &&
+	    json_object_array_length(v) > 0)
+		info_snapshots(v, fp);
+	if (json_object_object_get_ex(doc, "format-specific", &v) &&
+	    json_object_object_get_ex(v, "data", &data) &&
+	    json_object_is_type(data, json_type_object)) {
+		fputs("Format specific information:\n", fp);
+		info_human_obj(data, 1, true, fp);
+	}
+
+	/* Then what we add, as the JSON has it. */
+	rest = json_object_new_object();
+	json_object_object_foreach(doc, key, val) {
+		for (i = 0; qemu_keys[i] != NULL; i++)
+			if (strcmp(key, qemu_keys[i]) == 0)
+				break;
+		if (qemu_keys[i] == NULL)
+			json_object_object_add(rest, key, json_object_get(val));
+	}
+	info_human_obj(rest, 0, false, fp);
+	json_object_put(rest);
 }
 
 static void

@@ -160,8 +160,15 @@ void	tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 void	tu_json_print(struct json_object *doc);
 /* Write doc as JSON to fp: on one line (JSON Lines) or pretty. */
 void	tu_json_write(struct json_object *doc, FILE *fp, bool line);
-/* Human rendering of an info object: "key: value" lines, nested indented. */
+/*
+ * Human rendering of an info object: what qemu-img info prints, laid out
+ * as it lays it out (sizes in words and bytes, the snapshot table with
+ * dates, "Format specific information"), then our own keys as "key:
+ * value" lines, nested indented.
+ */
 void	tu_info_human(struct json_object *doc, FILE *fp);
+/* A size as qemu words it: "64 MiB", "1.27 MiB", "0 B". */
+void	tu_size_words(uint64_t v, char *buf, size_t len);
 
 /* Add "schema", the findings and their omitted count to doc. */
 void	tu_report_json(const struct report *rp, struct json_object *doc);

@@ -113,12 +113,13 @@ qcow2_info_encrypt(struct img *img, const struct qcow2 *q,
 		keyoff = rd_be32(&r);
 		stripes = rd_be32(&r);
 		s = json_object_new_object();
+		/* qemu's order: active, iters, key-offset, stripes. */
 		info_add_bool(s, "active", active == LUKS_SLOT_ACTIVE);
-		if (active == LUKS_SLOT_ACTIVE) {
+		if (active == LUKS_SLOT_ACTIVE)
 			info_add_u64(s, "iters", iters);
-			info_add_u64(s, "stripes", stripes);
-		}
 		info_add_u64(s, "key-offset", (uint64_t)keyoff * 512);
+		if (active == LUKS_SLOT_ACTIVE)
+			info_add_u64(s, "stripes", stripes);
 		json_object_array_add(slots, s);
 	}
 	json_object_object_add(enc, "slots", slots);
