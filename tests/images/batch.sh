@@ -119,7 +119,7 @@ out=$("$INFO" -q -j 2 "$T/clean.qcow2" "$T/raw.img")
 rc=$?
 [ $rc -eq 0 ] && [ -z "$out" ] || bad "imginfo -q: exit $rc, output '$out'"
 "$INFO" -j 2 "$T/clean.qcow2" "$T/raw.img" > "$T/info.human"
-[ "$(grep -c '^filename: ' "$T/info.human")" -eq 2 ] ||
+[ "$(grep -c '^image: ' "$T/info.human")" -eq 2 ] ||
     bad "imginfo human: want 2 blocks"
 
 # 6. The list is read as the run goes: the producer waits (up to 10 s)
