@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +23,22 @@
 #include "core/undo.h"
 #include "core/banned.h"
 
-static volatile sig_atomic_t	img_stop;
+/*
+ * Set from signal handlers and from other threads (the viewer stops its
+ * worker with it): a lock-free atomic is safe for both.
+ */
+static atomic_int	img_stop;
 
 void
 img_interrupt(void)
 {
-	img_stop = 1;
+	atomic_store_explicit(&img_stop, 1, memory_order_relaxed);
 }
 
 bool
 img_interrupted(void)
 {
-	return img_stop != 0;
+	return atomic_load_explicit(&img_stop, memory_order_relaxed) != 0;
 }
 
 void
