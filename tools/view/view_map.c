@@ -169,6 +169,10 @@ vmap_info(struct vui *u, int y)
 	size_t			 i, n = 0;
 	char			 l[512], sz[32];
 
+	if (s == 0) {
+		vui_put(y, 0, u->W - 1, "(nothing to map)");
+		return;
+	}
 	a = u->mcur[h] / u->bpc[h] * u->bpc[h];
 	b = a + u->bpc[h] < s ? a + u->bpc[h] : s;
 	vm_size(sz, sizeof(sz), b - a);

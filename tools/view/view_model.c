@@ -472,6 +472,7 @@ vw_main(void *arg)
 			r->clsname = vs_intern(&m->strs, "raw");
 			r->owner = vs_intern(&m->strs, "the whole file");
 		}
+		rc = 0;
 	}
 	pthread_mutex_lock(&m->mu);
 	m->phost = w.rs;
@@ -579,6 +580,11 @@ vm_poll(struct vmodel *m)
 			snprintf(m->gerr, sizeof(m->gerr), "%s", m->sgerr);
 			m->tg = t - m->t0;
 			m->vsize = m->svsize;
+			/* Formats without a size op: as far as the map goes. */
+			if (m->guest.n > 0 && m->vsize < m->guest.r[m->guest.n -
+			    1].off + m->guest.r[m->guest.n - 1].len)
+				m->vsize = m->guest.r[m->guest.n - 1].off +
+				    m->guest.r[m->guest.n - 1].len;
 		}
 		changed = true;
 	}
