@@ -881,7 +881,8 @@ tu_info_human(struct json_object *doc, FILE *fp)
 static void
 add_u64(struct json_object *o, const char *key, uint64_t v)
 {
-	json_object_object_add(o, key, json_object_new_int64((int64_t)v));
+	/* Unsigned: an offset past 2^63 from a hostile image stays positive. */
+	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
 void
