@@ -224,7 +224,7 @@ expect "m: the guest map" "Map: guest disk"
 quit "imgmap --host q"
 
 # 80x24, then a resize to 80x24 and to 120x40.
-start 80 24 "$BIN/imgcheck" --tui "$T/c.qcow2"
+start 80 24 "$BIN/imgmap" --tui "$T/c.qcow2"
 expect "80x24: legend" "legend:"
 expect "80x24: keys" "q quit"
 expect "80x24: findings" "qcow2-refcount-short"

@@ -151,9 +151,32 @@ vui_draw_title(struct vui *u)
 static void
 vui_draw_keys(struct vui *u)
 {
-	const char	*k = u->msg[0] != '\0' ? u->msg :
+	const struct vfind	*f;
+	const char		*k = u->msg[0] != '\0' ? u->msg :
 	    "Tab pane  Enter go  Bksp back  g goto  / search  m map  "
 	    "+- zoom  ? help  q quit";
+	char			 d[512];
+	int			 n = 0;
+
+	/* In the findings pane: where the one under the cursor is. */
+	if (u->msg[0] == '\0' && u->focus == VP_FIND && u->fcur < u->m->nf) {
+		f = &u->m->f[u->fcur];
+		d[0] = '\0';
+		if (f->path != NULL)
+			n += snprintf(d + n, sizeof(d) - (size_t)n, "%s  ",
+			    f->path);
+		if ((f->flags & PC_HOST) && n < (int)sizeof(d))
+			n += snprintf(d + n, sizeof(d) - (size_t)n, "host 0x%"
+			    PRIx64 "+0x%" PRIx64 "  ", f->host_off,
+			    f->host_len);
+		if ((f->flags & PC_GUEST) && n < (int)sizeof(d))
+			n += snprintf(d + n, sizeof(d) - (size_t)n, "guest 0x%"
+			    PRIx64 "+0x%" PRIx64 "  ", f->guest_off,
+			    f->guest_len);
+		if (n < (int)sizeof(d))
+			snprintf(d + n, sizeof(d) - (size_t)n, "Enter: go");
+		k = d;
+	}
 
 	attron(A_DIM);
 	vui_put(u->keys_y, 0, u->W - 1, k);
@@ -416,7 +439,9 @@ vui_global(struct vui *u, int ch, bool *help, bool *quit)
 			(void)vhex_search(u);
 		return true;
 	case 'm':
+		/* The other map, at the hex cursor's bytes. */
 		u->hostmode = !u->hostmode;
+		vmap_follow(u);
 		return true;
 	case KEY_BACKSPACE:
 	case 127:
@@ -522,6 +547,7 @@ view_main(const struct view_opts *o)
 	sig = vui_sig;
 	endwin();
 	vui_curses = false;
+	free(u.gidx);
 	vm_close(&m);
 	if (tm.fp != NULL)
 		fclose(tm.fp);

@@ -176,7 +176,11 @@ struct vui {
 	uint64_t	 bpc[2];	/* bytes per cell, 0 until known */
 	uint64_t	 mcur[2];	/* the cursor's offset */
 	uint64_t	 mtop[2];	/* first row shown, in rows */
+	bool		 zoomed[2];	/* else the map fits the pane */
 	size_t		 mhint;
+	size_t		*gidx;		/* guest runs in host order */
+	size_t		 ngidx;
+	bool		 gidx_done;
 	/* Hex. */
 	uint64_t	 hcur;
 	uint64_t	 htop;		/* first row's offset */

@@ -12,6 +12,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curses.h>
@@ -56,16 +57,24 @@ vmap_cpr(const struct vui *u)
 	return w > 8 ? (uint64_t)w : 8;
 }
 
-void
-vmap_fit(struct vui *u, bool host)
+/* The bytes per cell that fit the whole space in the pane. */
+static void
+vmap_fit_bpc(struct vui *u, bool host, uint64_t *out)
 {
 	uint64_t	s = vmap_space(u, host), cells, b = VMAP_MIN_BPC;
 
 	cells = vmap_cpr(u) * (uint64_t)vmap_grid(u);
 	while (b < (UINT64_C(1) << 62) && (s + b - 1) / b > cells)
 		b *= 2;
-	u->bpc[host] = b;
+	*out = b;
+}
+
+void
+vmap_fit(struct vui *u, bool host)
+{
+	vmap_fit_bpc(u, host, &u->bpc[host]);
 	u->mtop[host] = 0;
+	u->zoomed[host] = false;
 }
 
 /* Scroll so the cursor's row shows. */
@@ -96,11 +105,74 @@ vmap_goto(struct vui *u, bool host, uint64_t off)
 	vmap_scroll(u, host);
 }
 
+/* Guest runs by host offset, for the guest map to follow the hex pane. */
+static const struct vrun	*vmap_sort_runs;
+
+static int
+vmap_host_cmp(const void *a, const void *b)
+{
+	const struct vrun	*x = &vmap_sort_runs[*(const size_t *)a];
+	const struct vrun	*y = &vmap_sort_runs[*(const size_t *)b];
+
+	if (x->host != y->host)
+		return x->host < y->host ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static void
+vmap_host_index(struct vui *u)
+{
+	const struct vruns	*g = &u->m->guest;
+	size_t			 i, n = 0;
+
+	if (u->gidx_done || u->m->gst != VS_DONE)
+		return;
+	u->gidx_done = true;
+	if (g->n == 0 || (u->gidx = calloc(g->n, sizeof(*u->gidx))) == NULL)
+		return;
+	for (i = 0; i < g->n; i++)
+		if (g->r[i].has_host)
+			u->gidx[n++] = i;
+	vmap_sort_runs = g->r;
+	qsort(u->gidx, n, sizeof(*u->gidx), vmap_host_cmp);
+	u->ngidx = n;
+}
+
+/* The guest offset whose bytes are at host offset off; false if none. */
+static bool
+vmap_guest_of(struct vui *u, uint64_t off, uint64_t *g)
+{
+	const struct vrun	*r;
+	size_t			 lo = 0, hi, mid;
+
+	vmap_host_index(u);
+	hi = u->ngidx;
+	/* The last run starting at or before off. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (u->m->guest.r[u->gidx[mid]].host <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return false;
+	r = &u->m->guest.r[u->gidx[lo - 1]];
+	if (off - r->host >= r->len)
+		return false;
+	*g = r->off + (off - r->host);
+	return true;
+}
+
 void
 vmap_follow(struct vui *u)
 {
+	uint64_t	g;
+
 	if (u->hostmode)
 		vmap_goto(u, true, u->hcur);
+	else if (vmap_guest_of(u, u->hcur, &g))
+		vmap_goto(u, false, g);
 }
 
 /*
@@ -213,7 +285,11 @@ vmap_draw(struct vui *u)
 	int			 y, x, lw = vmap_label(u), cls, at, grid;
 	char			 t[512], sz[32], bs[32];
 
-	if (u->bpc[h] == 0)
+	/*
+	 * Until the user zooms, the map fits itself: to the space once the
+	 * map knows it, to the pane after a resize or a longer legend.
+	 */
+	if (u->bpc[h] == 0 || !u->zoomed[h])
 		vmap_fit(u, h);
 	vmap_scroll(u, h);
 	cpr = vmap_cpr(u);
@@ -294,6 +370,9 @@ vmap_zoom(struct vui *u, bool in)
 		fit = u->bpc[h];
 		u->bpc[h] = b * 2 < fit ? b * 2 : fit;
 	}
+	/* Zoomed out all the way, the map fits itself again. */
+	vmap_fit_bpc(u, h, &fit);
+	u->zoomed[h] = u->bpc[h] < fit;
 	vmap_scroll(u, h);
 }
 
@@ -374,9 +453,6 @@ vmap_key(struct vui *u, int ch)
 	case '0':
 		vmap_fit(u, h);
 		vmap_scroll(u, h);
-		break;
-	case 'm':
-		u->hostmode = !u->hostmode;
 		break;
 	case '\n':
 	case '\r':
