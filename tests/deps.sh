@@ -6,7 +6,7 @@
 PKGS="build-essential pkg-config zlib1g-dev libjson-c-dev liblz4-dev
 libzstd-dev libsodium-dev libssl-dev libncurses-dev libcunit1-dev
 qemu-utils lz4 tmux python3 strace time clang mandoc zsh bash-completion
-python3-jsonschema parallel"
+python3-jsonschema parallel jq"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
