@@ -186,7 +186,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(BASHCOMPDIR) \
 	    $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(LIBDIR) \
-	    $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(DATADIR)/imgkit/schema \
 	    $(sort $(dir $(INST_HDRS:libcore/%=$(DESTDIR)$(INCLUDEDIR)/imgkit/%)))
 	install -m 755 $(TOOL_BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(TOOLS:%=tools/%.1) $(DESTDIR)$(MANDIR)/man1/
@@ -195,6 +195,7 @@ install: all
 	for t in $(BASH_NAMES); do \
 	    ln -sf imgcheck $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; done
 	install -m 644 completions/_imgkit.zsh $(DESTDIR)$(ZSHCOMPDIR)/_imgkit
+	install -m 644 schema/*.json $(DESTDIR)$(DATADIR)/imgkit/schema/
 	install -m 644 $(B)/libcore.a $(DESTDIR)$(LIBDIR)/libimgkit.a
 	for h in $(INST_HDRS); do install -m 644 $$h \
 	    $(DESTDIR)$(INCLUDEDIR)/imgkit/$${h#libcore/} || exit 1; done
@@ -214,7 +215,8 @@ uninstall:
 	    $(BASH_NAMES:%=$(DESTDIR)$(BASHCOMPDIR)/%) \
 	    $(DESTDIR)$(ZSHCOMPDIR)/_imgkit $(DESTDIR)$(LIBDIR)/libimgkit.a \
 	    $(DESTDIR)$(PKGCONFIGDIR)/imgkit.pc
-	rm -rf $(DESTDIR)$(INCLUDEDIR)/imgkit
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/imgkit $(DESTDIR)$(DATADIR)/imgkit/schema
+	rmdir $(DESTDIR)$(DATADIR)/imgkit 2>/dev/null || true
 
 clean:
 	rm -rf build

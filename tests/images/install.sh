@@ -132,7 +132,7 @@ $MAKE -s --no-print-directory $san install DESTDIR="$R2" PREFIX=/opt/ik \
 for f in sbin/imgcheck man/man1/imgcheck.1 man/man7/imgkit-problems.7 \
     lib/libimgkit.a include/imgkit/libcore.h lib/pkgconfig/imgkit.pc \
     share/bash-completion/completions/imgcheck \
-    share/zsh/site-functions/_imgkit; do
+    share/zsh/site-functions/_imgkit share/imgkit/schema/check.json; do
 	[ -e "$R2/opt/ik/$f" ] || bad "PREFIX=/opt/ik: no $f"
 done
 grep -qx 'prefix=/opt/ik' "$R2/opt/ik/lib/pkgconfig/imgkit.pc" 2>/dev/null ||
