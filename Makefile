@@ -60,6 +60,10 @@ FIXTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 FIXTOOLS   := $(FIXTOOL_SRC:tests/tools/%.c=$(B)/tests/bin/%)
 
 .PHONY: all check unit difftest demo deps bench clean install uninstall regen fuzz
+# Keep every object: an intermediate deleted after one build would be
+# rebuilt by the next (make install inside make check would relink the
+# tools while other tests run them).
+.SECONDARY:
 
 all: $(TOOL_BINS) $(FIXTOOLS) $(B)/man/imgkit-problems.7
 
