@@ -147,8 +147,13 @@ $(DEPS_STAMP):
 deps:
 	@sh tests/deps.sh
 
+# make check builds with every CPU unless -j was given.
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
+CHECK_J     = $(if $(findstring -j,$(MAKEFLAGS)),,-j$(NPROC))
+
 check: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory all $(B)/tests/unit/runner $(REPLAY_BINS)
+	@$(MAKE) --no-print-directory $(CHECK_J) all $(B)/tests/unit/runner \
+	    $(REPLAY_BINS)
 	@B=$(B) sh tests/run-images.sh
 	@$(B)/tests/unit/runner
 
