@@ -27,6 +27,7 @@
 struct plan_ext {
 	uint64_t	 off;
 	uint64_t	 len;
+	size_t		 cap;		/* bytes allocated in before, after */
 	uint8_t		*before;
 	uint8_t		*after;
 	enum pr_id	 id;
@@ -183,6 +184,7 @@ ext_merge(struct plan *p, struct img *img, size_t i, size_t j, uint64_t off,
 	m.off = s;
 	m.len = t - s;
 	m.id = i < j ? p->x[i].id : id;
+	m.cap = (size_t)m.len;
 	if ((m.before = malloc((size_t)m.len)) == NULL ||
 	    (m.after = malloc((size_t)m.len)) == NULL) {
 		ext_free(&m);
@@ -223,6 +225,38 @@ ext_merge(struct plan *p, struct img *img, size_t i, size_t j, uint64_t off,
 	return 0;
 }
 
+/*
+ * Extent e grows to end (> its end): the common case of a run of writes
+ * in offset order, done in amortised time.
+ */
+static int
+ext_grow(struct plan *p, struct img *img, struct plan_ext *e, uint64_t end)
+{
+	uint64_t	 old = e->len, nlen = end - e->off;
+	uint8_t		*nb;
+	size_t		 cap;
+	int		 rc;
+
+	if (nlen > SIZE_MAX / 2)
+		return -IMG_ELIMIT;
+	if (nlen > e->cap) {
+		cap = e->cap * 2 > nlen ? e->cap * 2 : (size_t)nlen;
+		if ((nb = realloc(e->before, cap)) == NULL)
+			return -ENOMEM;
+		e->before = nb;
+		if ((nb = realloc(e->after, cap)) == NULL)
+			return -ENOMEM;
+		e->after = nb;
+		e->cap = cap;
+	}
+	if ((rc = plan_pread_orig(p, img, e->off + old, e->before + old,
+	    (size_t)(nlen - old))) != 0)
+		return rc;
+	memcpy(e->after + old, e->before + old, (size_t)(nlen - old));
+	e->len = nlen;
+	return 0;
+}
+
 int
 plan_write(struct plan *p, struct img *img, uint64_t off, const void *buf,
     size_t len, enum pr_id id)
@@ -247,11 +281,12 @@ plan_write(struct plan *p, struct img *img, uint64_t off, const void *buf,
 	for (j = i; j < p->n && (p->x[j].off < end || (p->x[j].off == end &&
 	    p->x[j].id == id)); j++)
 		;
-	if (i < j && j == i + 1 && p->x[i].off <= off &&
-	    p->x[i].off + p->x[i].len >= end) {
-		/* Inside one extent: change its new bytes in place. */
+	if (i < j && j == i + 1 && p->x[i].off <= off) {
+		/* One extent, from its start on: grow it, write in place. */
+		if (p->x[i].off + p->x[i].len < end &&
+		    (rc = ext_grow(p, img, &p->x[i], end)) != 0)
+			return rc;
 		memcpy(p->x[i].after + (off - p->x[i].off), buf, len);
-		rc = 0;
 	} else if ((rc = ext_merge(p, img, i, j, off, buf, len, id)) != 0)
 		return rc;
 	if (end > p->size) {

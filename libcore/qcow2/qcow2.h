@@ -380,6 +380,12 @@ struct qcow2_fix {
 	struct plan		*plan;
 	enum qcow2_fix_phase	 phase;
 	unsigned		 level;		/* enum report_repair */
+	/*
+	 * A survey before the structure step: the same walk and decisions,
+	 * nothing planned; it learns what each cluster is used as (kinds),
+	 * so the structure step writes into no table that shares a cluster.
+	 */
+	bool			 survey;
 	uint64_t		 cfixed;	/* corruptions fixed */
 	uint64_t		 lfixed;	/* leaks fixed */
 	/* STRUCT: snapshot table and bitmaps, rewritten after the walk. */
@@ -408,7 +414,22 @@ struct qcow2_fix {
 	size_t			 capmm;
 	struct qcow2_counts	*cnt;		/* the computed counts */
 	uint64_t		 cnt_len;
-	/* New clusters are appended from here (cluster index). */
+	/*
+	 * STRUCT: what each host cluster is used as (QCOW2_KIND_*), and
+	 * the clusters referenced more often than a refcount can say.
+	 */
+	uint8_t			*kinds;
+	uint64_t		 nkinds;
+	struct qcow2_mm		*ovf;		/* k, r2 = references lost */
+	size_t			 novf;
+	size_t			 capovf;
+	/*
+	 * New clusters are appended past the end of the file, and the file
+	 * may grow to alloc_ceiling at most: what is referenced past its end
+	 * and stays (metadata a repair cannot move) must still read zeros
+	 * and still lie a cluster or more past the end.
+	 */
+	uint64_t		 alloc_ceiling;
 	uint64_t		 next_free;
 	bool			 force_rebuild;	/* one has no refcount block */
 	uint64_t		 orig_size;	/* the file's own length */
@@ -438,10 +459,28 @@ void	qcow2_fix_rebuild(struct qcow2_fix *fx, enum pr_id id, bool qemu,
 /* REFCOUNT: cluster k's stored refcount r1 should be r2. */
 int	qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1,
 	    uint64_t r2, enum pr_id id, bool fixed);
+/* Is any cluster of [off, off + len) used as two kinds of thing? */
+bool	qcow2_fix_clash(const struct qcow2_fix *fx, uint64_t off, uint64_t len);
+/* STRUCT: [off, off + len) is referenced as what (check's names). */
+#define QCOW2_KIND_DATA		1U	/* data or compressed cluster */
+#define QCOW2_KIND_L2		2U	/* an L2 table */
+#define QCOW2_KIND_META		4U	/* any other metadata */
+int	qcow2_fix_kind(struct qcow2_fix *fx, uint64_t off, uint64_t len,
+	    const char *what, uint64_t file_len);
+/* STRUCT: [off, off + len) stays referenced although past the end. */
+void	qcow2_fix_ceiling(struct qcow2_fix *fx, uint64_t off, uint64_t len,
+	    uint64_t file_len);
+/* STRUCT: cluster k has n references more than its refcount can hold. */
+int	qcow2_fix_overflow(struct qcow2_fix *fx, uint64_t k, uint64_t n);
 /* The computed counts, at the end of a compare: fx may keep them. */
 void	qcow2_fix_counts(struct qcow2_fix *fx, struct qcow2_counts **cnt);
 
 int	qcow2_repair(struct img *img, struct report *rp, const char *out_path);
+/*
+ * The first cluster new metadata may use, when n of them fit below the
+ * ceiling (qcow2_repair.c).
+ */
+int	qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k);
 /* qcow2_rebuild.c: set the refcounts (REFCOUNT phase, after the walk). */
 int	qcow2_refcounts_fix(struct qcow2_fix *fx, struct report *rp);
 /* Read or set the stored refcount of cluster k through the plan. */

@@ -320,6 +320,11 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 	if (ck->cl != NULL && !ck->recheck &&
 	    (rc = claim(ck, off, len, what, lp)) != 0)
 		return rc;
+	/* A repair's structure step: what each cluster is used as. */
+	if (qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) && ck->fx->survey &&
+	    !ck->recheck && (rc = qcow2_fix_kind(ck->fx, off, len, what,
+	    ck->file_len)) != 0)
+		return rc;
 	/* The common case: inside the file, one cluster, no overflow. */
 	if (ck->mult == 1 && off + len <= ck->file_len && len <= q->cs &&
 	    (off & (q->cs - 1)) + len <= q->cs) {
@@ -345,6 +350,9 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 		pc.flags |= ck->fx != NULL ? ck->pe_flags : 0;
 		ck->pe_fix = fixing(ck, rep(ck, PR_QCOW2_REF_PAST_EOF, &pc, lp),
 		    PR_QCOW2_REF_PAST_EOF);
+		/* What stays must not meet the clusters a repair appends. */
+		if (!ck->pe_fix && qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
+			qcow2_fix_ceiling(ck->fx, off, len, ck->file_len);
 		return 0;
 	}
 	last = (end - 1) >> q->h.cluster_bits;
@@ -363,7 +371,10 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 		pc.want = q->rc_max;
 		pc.flags |= PC_NOCOUNT;
 		pc.path = lpath_str(lp);
-		report_problem(ck->rp, PR_QCOW2_REF_OVERFLOW, &pc);
+		if (report_problem(ck->rp, PR_QCOW2_REF_OVERFLOW, &pc) &&
+		    qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) && !ck->fx->survey &&
+		    (rc = qcow2_fix_overflow(ck->fx, k, novf)) != 0)
+			return rc;
 		ck->rp->c.corruptions += novf;
 	}
 	return 0;
@@ -453,6 +464,8 @@ meta_overlap(const struct ck *ck, uint64_t off, uint64_t len, bool active)
 {
 	const struct qcow2	*q = ck->q;
 
+	if (ck->fx != NULL && qcow2_fix_clash(ck->fx, off, len))
+		return true;
 	return overlap(off, len, 0, q->cs) ||
 	    overlap(off, len, q->h.refcount_table_offset, q->reftable_n * 8) ||
 	    (!active && overlap(off, len, q->h.l1_table_offset,
@@ -773,7 +786,8 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 		return 0;
 	}
 	ck->mult = j->mult;
-	fast = !q->extl2 && !q->data_file && j->mult == 1 && ck->cl == NULL;
+	fast = !q->extl2 && !q->data_file && j->mult == 1 && ck->cl == NULL &&
+	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT);
 	note = active && j->flag;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |

@@ -65,6 +65,8 @@ old_count(const struct oldref *o, uint64_t k)
 	const uint64_t	*p;
 	uint64_t	 n = 0;
 
+	if (o->n == 0)
+		return 0;
 	p = bsearch(&k, o->k, o->n, sizeof(k), k_cmp);
 	if (p == NULL)
 		return 0;
@@ -105,7 +107,8 @@ old_collect(const struct qcow2 *q, uint64_t ncnt, struct oldref *o)
 		if ((rc = old_add(o, off >> q->h.cluster_bits)) != 0)
 			return rc;
 	}
-	qsort(o->k, o->n, sizeof(*o->k), k_cmp);
+	if (o->n > 0)
+		qsort(o->k, o->n, sizeof(*o->k), k_cmp);
 	return 0;
 }
 
@@ -215,12 +218,10 @@ rebuild(struct qcow2_fix *fx)
 	if ((rc = old_collect(q, fx->cnt_len, &o)) != 0)
 		goto out;
 	/* Past everything: the file, the counts, what A appended. */
-	l.first = fx->img->size / q->cs + (fx->img->size % q->cs != 0);
-	if (fx->cnt_len > l.first)
-		l.first = fx->cnt_len;
-	if (fx->next_free > l.first)
-		l.first = fx->next_free;
-	if ((rc = layout(fx, q, &o, &l)) != 0)
+	if ((rc = qcow2_fix_first_free(fx, 0, &l.first)) != 0 ||
+	    (rc = layout(fx, q, &o, &l)) != 0 ||
+	    (rc = qcow2_fix_first_free(fx, l.nranges + l.tclusters,
+	    &l.first)) != 0)
 		goto out;
 	tlen = l.tclusters << q->h.cluster_bits;
 	if ((buf = malloc((size_t)q->cs)) == NULL ||

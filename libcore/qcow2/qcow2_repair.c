@@ -51,7 +51,7 @@ qcow2_fix_count(struct qcow2_fix *fx, enum pr_id id, uint64_t n)
 {
 	const struct pr_info	*pi = pr_info_get(id);
 
-	if (fx == NULL || pi == NULL)
+	if (fx == NULL || pi == NULL || fx->survey)
 		return;
 	if (pi->sev == PR_SEV_LEAK)
 		fx->lfixed += n;
@@ -64,6 +64,8 @@ qcow2_fix_be64(struct qcow2_fix *fx, uint64_t off, uint64_t v, enum pr_id id)
 {
 	uint8_t	b[8];
 
+	if (fx->survey)
+		return 0;
 	put_be64(b, v);
 	return plan_write(fx->plan, fx->img, off, b, sizeof(b), id);
 }
@@ -74,6 +76,8 @@ qcow2_fix_copied_note(struct qcow2_fix *fx, uint64_t off)
 	uint64_t	*n;
 	size_t		 cap;
 
+	if (fx->survey)
+		return 0;
 	if (fx->ncopied_seen == fx->capcopied_seen) {
 		cap = fx->capcopied_seen == 0 ? 64 : fx->capcopied_seen * 2;
 		if ((n = reallocarray(fx->copied_seen, cap, sizeof(*n))) ==
@@ -147,6 +151,116 @@ qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1, uint64_t r2,
 	if (fx->rebuild_id == PR_COUNT && id == PR_QCOW2_REFCOUNT_SHORT)
 		fx->rebuild_id = id;
 	qcow2_fix_count(fx, id, 1);
+	return 0;
+}
+
+bool
+qcow2_fix_clash(const struct qcow2_fix *fx, uint64_t off, uint64_t len)
+{
+	const struct qcow2	*q = fx->img->priv;
+	uint64_t		 k, last, end;
+
+	if (fx->nkinds == 0 || len == 0 || !ck_add_u64(off, len, &end))
+		return false;
+	last = (end - 1) >> q->h.cluster_bits;
+	for (k = off >> q->h.cluster_bits; k <= last && k < fx->nkinds; k++)
+		if ((fx->kinds[k] & (fx->kinds[k] - 1)) != 0)
+			return true;
+	return false;
+}
+
+int
+qcow2_fix_kind(struct qcow2_fix *fx, uint64_t off, uint64_t len,
+    const char *what, uint64_t file_len)
+{
+	struct qcow2	*q = fx->img->priv;
+	uint64_t	 k, last, end, n;
+	uint8_t		*nk, kind;
+
+	/* Past the end by a cluster or more: never counted, never used. */
+	if (!ck_add_u64(off, len, &end) || end > file_len + q->cs)
+		return 0;
+	if (strcmp(what, "data cluster") == 0 ||
+	    strcmp(what, "compressed cluster") == 0)
+		kind = QCOW2_KIND_DATA;
+	else if (strcmp(what, "L2 table") == 0)
+		kind = QCOW2_KIND_L2;
+	else
+		kind = QCOW2_KIND_META;
+	last = (end - 1) >> q->h.cluster_bits;
+	if (last >= fx->nkinds) {
+		n = last + 1 + fx->nkinds / 8;
+		if (n < (file_len >> q->h.cluster_bits) + 2)
+			n = (file_len >> q->h.cluster_bits) + 2;
+		if ((nk = realloc(fx->kinds, (size_t)n)) == NULL)
+			return -ENOMEM;
+		memset(nk + fx->nkinds, 0, (size_t)(n - fx->nkinds));
+		fx->kinds = nk;
+		fx->nkinds = n;
+	}
+	for (k = off >> q->h.cluster_bits; k <= last; k++)
+		fx->kinds[k] |= kind;
+	return 0;
+}
+
+void
+qcow2_fix_ceiling(struct qcow2_fix *fx, uint64_t off, uint64_t len,
+    uint64_t file_len)
+{
+	const struct qcow2	*q = fx->img->priv;
+	uint64_t		 end, c;
+
+	if (!ck_add_u64(off, len, &end))
+		end = UINT64_MAX;
+	/* Partly inside already: the file cannot grow at all. */
+	c = off > file_len ? off : file_len;
+	if (end - q->cs < c)
+		c = end - q->cs;
+	if (c < file_len)
+		c = file_len;
+	if (c < fx->alloc_ceiling)
+		fx->alloc_ceiling = c;
+}
+
+int
+qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k)
+{
+	const struct qcow2	*q = fx->img->priv;
+	uint64_t		 first, end;
+
+	first = fx->img->size / q->cs + (fx->img->size % q->cs != 0);
+	if (fx->cnt_len > first)
+		first = fx->cnt_len;
+	if (fx->next_free > first)
+		first = fx->next_free;
+	if (first + n < first || first + n > QCOW2_MAX_HOST_CLUSTERS ||
+	    (end = (first + n) << q->h.cluster_bits) > fx->alloc_ceiling) {
+		img_set_error(fx->img, "no room for new clusters: metadata "
+		    "that lies past the end of the file would move into the "
+		    "file");
+		return -IMG_ELIMIT;
+	}
+	*k = first;
+	return 0;
+}
+
+int
+qcow2_fix_overflow(struct qcow2_fix *fx, uint64_t k, uint64_t n)
+{
+	struct qcow2_mm	*nm;
+	size_t		 cap;
+
+	if (fx->novf == fx->capovf) {
+		cap = fx->capovf == 0 ? 16 : fx->capovf * 2;
+		if ((nm = reallocarray(fx->ovf, cap, sizeof(*nm))) == NULL)
+			return -ENOMEM;
+		fx->ovf = nm;
+		fx->capovf = cap;
+	}
+	fx->ovf[fx->novf].k = k;
+	fx->ovf[fx->novf].r2 = n;
+	fx->ovf[fx->novf].id = PR_QCOW2_REF_OVERFLOW;
+	fx->novf++;
 	return 0;
 }
 
@@ -268,12 +382,8 @@ fx_alloc(struct qcow2_fix *fx, uint64_t n, enum pr_id id, uint64_t *off)
 	uint64_t	 k, t, b, e;
 	int		 rc;
 
-	if (fx->next_free == 0) {
-		fx->next_free = fx->img->size / q->cs +
-		    (fx->img->size % q->cs != 0);
-		if (fx->cnt_len > fx->next_free)
-			fx->next_free = fx->cnt_len;
-	}
+	if ((rc = qcow2_fix_first_free(fx, n, &fx->next_free)) != 0)
+		return rc;
 	*off = fx->next_free << q->h.cluster_bits;
 	for (k = fx->next_free; k < fx->next_free + n; k++) {
 		t = k >> q->rb_bits;
@@ -534,9 +644,219 @@ out:
 	return rc;
 }
 
+/* ---- clusters used twice (spec 5.2 step 3) ---------------------------- */
+
+/*
+ * An active L2 table or data cluster that is also other metadata (or a
+ * data cluster that is an L2 table too), or a cluster referenced more
+ * often than its refcount can say, gets a copy of its own: the entry is
+ * pointed at the copy, so the guest reads the same bytes and every
+ * structure owns its cluster.  QEMU would raise the refcount (or fail)
+ * and later write one structure through the other.
+ */
+struct unshare {
+	struct qcow2_fix	*fx;
+	struct report		*rp;
+	const struct qcow2	*q;
+	uint8_t			*buf;
+	char			 path[96];
+};
+
+static int
+mm_k_cmp(const void *a, const void *b)
+{
+	const struct qcow2_mm	*x = a, *y = b;
+
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/* Does a reference of kind mine to cluster k clash with another use? */
+static bool
+clash(const struct qcow2_fix *fx, uint64_t k, unsigned mine)
+{
+	unsigned	kinds = k < fx->nkinds ? fx->kinds[k] : 0;
+
+	if (mine == QCOW2_KIND_L2)
+		return (kinds & QCOW2_KIND_META) != 0;
+	return (kinds & (QCOW2_KIND_META | QCOW2_KIND_L2)) != 0;
+}
+
+/* One more reference to k must go elsewhere (its refcount is full). */
+static bool
+ovf_take(struct qcow2_fix *fx, uint64_t k)
+{
+	struct qcow2_mm	key, *m;
+
+	key.k = k;
+	m = fx->novf == 0 ? NULL : bsearch(&key, fx->ovf, fx->novf,
+	    sizeof(key), mm_k_cmp);
+	if (m == NULL || m->r2 == 0)
+		return false;
+	m->r2--;
+	return true;
+}
+
+/*
+ * A new cluster holding a copy of cluster src: the bytes the guest read
+ * (orig, the file's own), or the table as the repair has it so far.
+ */
+static int
+unshare_copy(struct unshare *u, uint64_t src, bool orig, enum pr_id id,
+    uint64_t *dst)
+{
+	struct qcow2_fix	*fx = u->fx;
+	int			 rc;
+
+	if ((rc = orig ? plan_pread_orig(fx->plan, fx->img, src, u->buf,
+	    (size_t)u->q->cs) : img_pread_zf(fx->img, src, u->buf,
+	    (size_t)u->q->cs, NULL)) != 0)
+		return rc;
+	if ((rc = fx_alloc(fx, 1, id, dst)) != 0)
+		return rc;
+	return plan_write(fx->plan, fx->img, *dst, u->buf, (size_t)u->q->cs,
+	    id);
+}
+
+/* Report a clash at the entry at host; may it be fixed? */
+static bool
+unshare_report(struct unshare *u, uint64_t off, const char *what,
+    uint64_t host)
+{
+	struct pr_ctx	pc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.off = off;
+	pc.len = u->q->cs;
+	pc.str = what;
+	pc.path = u->path;
+	pc.flags = PC_HOST;
+	(void)host;
+	if (!report_problem(u->rp, PR_QCOW2_SHARED_CLUSTER, &pc))
+		return false;
+	qcow2_fix_count(u->fx, PR_QCOW2_SHARED_CLUSTER, 1);
+	return true;
+}
+
+static int
+unshare_l1e(void *arg, struct qcow2_l2job *j)
+{
+	struct unshare	*u = arg;
+	const struct qcow2 *q = u->q;
+	uint64_t	 k = j->l2off >> q->h.cluster_bits, x;
+	enum pr_id	 id;
+	int		 rc;
+
+	if (j->l2off == 0 || (j->l2off & (q->cs - 1)) != 0)
+		return 0;
+	snprintf(u->path, sizeof(u->path), "active L1[%" PRIu32 "]",
+	    j->l1idx);
+	if (clash(u->fx, k, QCOW2_KIND_L2)) {
+		if (!unshare_report(u, j->l2off, "L2 table", q->h.l1_table_offset +
+		    (uint64_t)j->l1idx * 8))
+			return 0;
+		id = PR_QCOW2_SHARED_CLUSTER;
+	} else if (ovf_take(u->fx, k))
+		id = PR_QCOW2_REF_OVERFLOW;
+	else
+		return 0;
+	if ((rc = unshare_copy(u, j->l2off, false, id, &x)) != 0 ||
+	    (rc = qcow2_fix_be64(u->fx, q->h.l1_table_offset +
+	    (uint64_t)j->l1idx * 8, (j->l1e & ~QCOW2_L1E_OFFSET_MASK) | x,
+	    id)) != 0)
+		return rc;
+	/* The walk reads the copy, whose entries may clash too. */
+	j->l2off = x;
+	j->l1e = (j->l1e & ~QCOW2_L1E_OFFSET_MASK) | x;
+	return 0;
+}
+
+static int
+unshare_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
+{
+	struct unshare	*u = arg;
+	const struct qcow2 *q = u->q;
+	uint64_t	 i, e, off, k, x, host;
+	enum pr_id	 id;
+	int		 rc;
+
+	if (tab == NULL || q->data_file)
+		return 0;
+	for (i = 0; i < q->l2_size; i++) {
+		e = be64_at(tab + i * q->l2_entry_size);
+		if (qcow2_l2_kind(q, e) != QCOW2_L2_NORMAL &&
+		    qcow2_l2_kind(q, e) != QCOW2_L2_ZERO_ALLOC)
+			continue;
+		off = e & QCOW2_L2E_OFFSET_MASK;
+		if ((off & (q->cs - 1)) != 0)
+			continue;
+		k = off >> q->h.cluster_bits;
+		host = j->l2off + i * q->l2_entry_size;
+		snprintf(u->path, sizeof(u->path), "active L1[%" PRIu32
+		    "] -> L2 @0x%" PRIx64 " [%" PRIu64 "]", j->l1idx,
+		    j->l2off, i);
+		if (clash(u->fx, k, QCOW2_KIND_DATA)) {
+			if (!unshare_report(u, off, "data cluster", host))
+				continue;
+			id = PR_QCOW2_SHARED_CLUSTER;
+		} else if (ovf_take(u->fx, k))
+			id = PR_QCOW2_REF_OVERFLOW;
+		else
+			continue;
+		if (qcow2_l2_kind(q, e) == QCOW2_L2_ZERO_ALLOC) {
+			/* It reads zeros: a plain zero cluster says so. */
+			if ((rc = qcow2_fix_be64(u->fx, host, QCOW2_OFLAG_ZERO,
+			    id)) != 0)
+				return rc;
+			continue;
+		}
+		if ((rc = unshare_copy(u, off, true, id, &x)) != 0 ||
+		    (rc = qcow2_fix_be64(u->fx, host, (e &
+		    ~QCOW2_L2E_OFFSET_MASK) | x, id)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+fix_shared(struct qcow2_fix *fx, struct report *rp)
+{
+	struct qcow2		*q = fx->img->priv;
+	struct qcow2_walker	 w;
+	struct unshare		 u;
+	uint64_t		 k;
+	int			 rc;
+
+	if (fx->novf > 0)
+		qsort(fx->ovf, fx->novf, sizeof(*fx->ovf), mm_k_cmp);
+	for (k = 0; k < fx->nkinds; k++)
+		if ((fx->kinds[k] & (fx->kinds[k] - 1)) != 0)
+			break;
+	if ((k == fx->nkinds && fx->novf == 0) || q->h.l1_size == 0)
+		return 0;
+	memset(&u, 0, sizeof(u));
+	u.fx = fx;
+	u.rp = rp;
+	u.q = q;
+	if ((u.buf = malloc((size_t)q->cs)) == NULL)
+		return -ENOMEM;
+	memset(&w, 0, sizeof(w));
+	w.img = fx->img;
+	w.q = q;
+	w.l1off = q->h.l1_table_offset;
+	w.l1n = q->h.l1_size;
+	w.last = q->h.l1_size;
+	w.host_order = true;
+	w.l1e = unshare_l1e;
+	w.l2 = unshare_l2;
+	w.arg = &u;
+	rc = qcow2_walk(&w);
+	free(u.buf);
+	return rc;
+}
+
 /* What the structure step found to rewrite, after its walk. */
 static int
-fix_structure(struct qcow2_fix *fx)
+fix_structure(struct qcow2_fix *fx, struct report *rp)
 {
 	struct qcow2	*q = fx->img->priv;
 	uint8_t		 pad[7];
@@ -558,6 +878,8 @@ fix_structure(struct qcow2_fix *fx)
 	    (rc = fix_bitmaps(fx)) != 0)
 		return rc;
 	if (fx->snap_rewrite && (rc = fix_snapshots(fx)) != 0)
+		return rc;
+	if ((fx->level & REPAIR_ALL) && (rc = fix_shared(fx, rp)) != 0)
 		return rc;
 	(void)q;
 	return 0;
@@ -792,11 +1114,12 @@ step(struct qcow2_fix *fx, enum qcow2_fix_phase ph, struct report *sr,
 	fx->phase = ph;
 	if ((rc = reopen(fx->img)) != 0)
 		return rc;
-	/* Permission in a dry run too: the fix goes into the plan. */
+	/*
+	 * Permission in a dry run too: the fix goes into the plan (which
+	 * the caller takes back before it releases sr).
+	 */
 	sr->plan = fx->plan;
-	rc = qcow2_check_fix(fx->img, sr, fx);
-	sr->plan = NULL;
-	return rc;
+	return qcow2_check_fix(fx->img, sr, fx);
 }
 
 /*
@@ -845,6 +1168,35 @@ fix_bits(struct qcow2_fix *fx, struct report *rp, const struct report *rd)
 	    PR_QCOW2_CORRUPT_BIT : PR_QCOW2_DIRTY);
 }
 
+static void	fx_release(struct qcow2_fix *fx);
+
+/* The survey: a structure step that plans nothing; fx keeps its kinds. */
+static int
+survey(struct qcow2_fix *fx, const struct report *rp)
+{
+	struct qcow2_fix	sv;
+	struct report		sr;
+	int			rc;
+
+	memset(&sv, 0, sizeof(sv));
+	sv.img = fx->img;
+	sv.plan = fx->plan;
+	sv.level = fx->level;
+	sv.rebuild_id = sv.snap_id = sv.bm_id = PR_COUNT;
+	sv.survey = true;
+	sv.alloc_ceiling = UINT64_MAX;
+	rc = step(&sv, QCOW2_FIX_STRUCT, &sr, rp);
+	sr.plan = NULL;
+	report_release(&sr);
+	if (rc == 0) {
+		fx->kinds = sv.kinds;
+		fx->nkinds = sv.nkinds;
+		sv.kinds = NULL;
+	}
+	fx_release(&sv);
+	return rc;
+}
+
 static void
 fx_release(struct qcow2_fix *fx)
 {
@@ -854,6 +1206,8 @@ fx_release(struct qcow2_fix *fx)
 	free(fx->bm_drop);
 	free(fx->copied_seen);
 	free(fx->mm);
+	free(fx->kinds);
+	free(fx->ovf);
 }
 
 /*
@@ -881,13 +1235,16 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	fx.rebuild_id = PR_COUNT;
 	fx.snap_id = fx.bm_id = PR_COUNT;
 	fx.orig_size = img->size;
+	fx.alloc_ceiling = UINT64_MAX;
 	plan_attach(img, rp->plan);
 	if (copy != NULL && (rc = fix_names(&fx, rp, orig, copy)) != 0)
 		goto out;
 
-	/* A: the structure. */
+	/* A: a survey of what each cluster is, then the structure. */
+	if ((rc = survey(&fx, rp)) != 0)
+		goto out;
 	if ((rc = step(&fx, QCOW2_FIX_STRUCT, &ra, rp)) != 0 ||
-	    (rc = fix_structure(&fx)) != 0 ||
+	    (rc = fix_structure(&fx, &ra)) != 0 ||
 	    (rc = take(rp, &ra, QCOW2_FIX_STRUCT)) != 0)
 		goto out;
 
@@ -932,6 +1289,7 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 out:
 	plan_detach(img);
 	fx_release(&fx);
+	ra.plan = rb.plan = rc3.plan = NULL;
 	report_release(&ra);
 	report_release(&rb);
 	report_release(&rc3);
