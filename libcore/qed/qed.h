@@ -147,7 +147,23 @@ int	qed_table_decode(const uint8_t *buf, size_t len, size_t count,
 int	qed_bm_init(struct qed_bm *bm, uint64_t nbits);
 void	qed_bm_release(struct qed_bm *bm);
 /* Set bit i; *was says whether it was set already.  -ENOMEM. */
-int	qed_bm_set(struct qed_bm *bm, uint64_t i, bool *was);
+int	qed_bm_set_slow(struct qed_bm *bm, uint64_t i, bool *was);
+
+/* Set bit i (*was: it was set); the page is allocated on first use. */
+static inline int
+qed_bm_set(struct qed_bm *bm, uint64_t i, bool *was)
+{
+	uint64_t	*pg, bit;
+
+	if (i >= bm->nbits ||
+	    (pg = bm->pages[i / QED_BM_PAGE_BITS]) == NULL)
+		return qed_bm_set_slow(bm, i, was);
+	i %= QED_BM_PAGE_BITS;
+	bit = 1ull << (i % 64);
+	*was = (pg[i / 64] & bit) != 0;
+	pg[i / 64] |= bit;
+	return 0;
+}
 bool	qed_bm_test(const struct qed_bm *bm, uint64_t i);
 /* First index in [from, to) whose bit equals val, or to. */
 uint64_t qed_bm_next(const struct qed_bm *bm, uint64_t from, uint64_t to,
@@ -188,6 +204,8 @@ struct qed_visit {
 	void	*arg;
 	int	(*l1)(void *arg, struct qed_wpos *p);
 	int	(*l2)(void *arg, struct qed_wpos *p);
+	/* l2 only for entries naming a cluster (not unallocated or zero). */
+	bool	clusters_only;
 	int	(*ioerr)(void *arg, const struct qed_wpos *p, bool l1, int rc);
 	int	(*flush)(void *arg, uint64_t toff, uint64_t first, size_t cnt,
 		    const uint64_t *ent, bool l1);

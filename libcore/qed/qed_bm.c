@@ -45,7 +45,7 @@ qed_bm_release(struct qed_bm *bm)
 }
 
 int
-qed_bm_set(struct qed_bm *bm, uint64_t i, bool *was)
+qed_bm_set_slow(struct qed_bm *bm, uint64_t i, bool *was)
 {
 	uint64_t	*pg, bit;
 	size_t		 p;

@@ -619,6 +619,7 @@ qed_check_walk(struct img *img, struct report *rp, bool fix,
 	v.arg = &ck;
 	v.l1 = qck_v_l1;
 	v.l2 = qck_v_l2;
+	v.clusters_only = true;		/* qck_v_l2 skips the others */
 	v.ioerr = qck_v_ioerr;
 	v.flush = qck_v_flush;
 	if ((rc = ck.hrc) != 0 ||

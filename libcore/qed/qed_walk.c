@@ -58,6 +58,9 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 		}
 		dirty = false;
 		for (k = 0; k < cnt; k++) {
+			if (v->clusters_only && (ent[k] == QED_L2_UNALLOC ||
+			    ent[k] == QED_L2_ZERO))
+				continue;
 			memset(&p, 0, sizeof(p));
 			p.l1i = l1->l1i;
 			p.toff = l1->toff;
