@@ -1104,7 +1104,8 @@ static int
 step(struct qcow2_fix *fx, enum qcow2_fix_phase ph, struct report *sr,
     const struct report *rp)
 {
-	int	rc;
+	const struct finding	*f;
+	int			 rc;
 
 	report_init(sr);
 	sr->repair = rp->repair;
@@ -1119,7 +1120,15 @@ step(struct qcow2_fix *fx, enum qcow2_fix_phase ph, struct report *sr,
 	 * the caller takes back before it releases sr).
 	 */
 	sr->plan = fx->plan;
-	return qcow2_check_fix(fx->img, sr, fx);
+	rc = qcow2_check_fix(fx->img, sr, fx);
+	if (rc != 0 && img_error(fx->img) == NULL && sr->nf > 0) {
+		/* Why: the last problem found, which stopped the check. */
+		f = &sr->f[sr->nf - 1];
+		img_set_error(fx->img, "%s: %s%s", pr_info_get(f->id)->name,
+		    f->msg, f->fixed || (fx->level & REPAIR_ALL) ? "" :
+		    " (-r all may fix it)");
+	}
+	return rc;
 }
 
 /*
