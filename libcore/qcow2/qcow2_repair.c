@@ -961,8 +961,10 @@ rel_name(const char *from, const char *to, const char *name)
 }
 
 /*
- * The copy lies in another folder: rewrite relative backing and data
- * file names so they name the same files (qemu-img rebase -u would).
+ * The copy lies in another folder: rewrite a relative backing file name
+ * so it names the same file (qemu-img rebase -u would).  A data file
+ * name is left alone: QEMU 7.2 opens it relative to its working folder,
+ * not the image's.
  */
 static int
 fix_names(struct qcow2_fix *fx, struct report *rp, const char *orig,
@@ -970,12 +972,11 @@ fix_names(struct qcow2_fix *fx, struct report *rp, const char *orig,
 {
 	struct qcow2	*q = fx->img->priv;
 	struct pr_ctx	 pc;
-	char		*from = NULL, *to = NULL, *nb = NULL, *nd = NULL;
+	char		*from = NULL, *to = NULL, *nb = NULL;
 	uint8_t		 sz[4];
 	int		 rc = 0;
 
-	if ((q->backing_file[0] == '\0' || q->backing_file[0] == '/') &&
-	    (q->data_file_name == NULL || q->data_file_name[0] == '/'))
+	if (q->backing_file[0] == '\0' || q->backing_file[0] == '/')
 		return 0;
 	if ((from = folder_of(orig)) == NULL || (to = folder_of(copy)) ==
 	    NULL || strcmp(from, to) == 0)
@@ -983,49 +984,33 @@ fix_names(struct qcow2_fix *fx, struct report *rp, const char *orig,
 	memset(&pc, 0, sizeof(pc));
 	pc.path = "header";
 	pc.flags = PC_HOST | PC_LEAKS_OK;
-	if (q->backing_file[0] != '\0' && q->backing_file[0] != '/') {
-		if ((nb = rel_name(from, to, q->backing_file)) == NULL) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		pc.off = q->h.backing_file_offset;
-		pc.len = strlen(nb);
-		pc.str = nb;
-		if (strlen(nb) > QCOW2_MAX_BACKING_NAME ||
-		    q->h.backing_file_offset + strlen(nb) > q->cs) {
-			img_set_error(fx->img, "the backing file name '%s' "
-			    "does not fit the copy's header", nb);
-			rc = -IMG_ELIMIT;
-			goto out;
-		}
-		if (report_problem(rp, PR_QCOW2_BACKING_REBASED, &pc)) {
-			put_be32(sz, (uint32_t)strlen(nb));
-			if ((rc = plan_write(fx->plan, fx->img,
-			    q->h.backing_file_offset, nb, strlen(nb),
-			    PR_QCOW2_BACKING_REBASED)) != 0 ||
-			    (rc = plan_write(fx->plan, fx->img, 16, sz,
-			    sizeof(sz), PR_QCOW2_BACKING_REBASED)) != 0)
-				goto out;
-		}
+	if ((nb = rel_name(from, to, q->backing_file)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
 	}
-	if (q->data_file_name != NULL && q->data_file_name[0] != '/') {
-		if ((nd = rel_name(from, to, q->data_file_name)) == NULL) {
-			rc = -ENOMEM;
+	pc.off = q->h.backing_file_offset;
+	pc.len = strlen(nb);
+	pc.str = nb;
+	if (strlen(nb) > QCOW2_MAX_BACKING_NAME ||
+	    q->h.backing_file_offset + strlen(nb) > q->cs) {
+		img_set_error(fx->img, "the backing file name '%s' does not "
+		    "fit the copy's header", nb);
+		rc = -IMG_ELIMIT;
+		goto out;
+	}
+	if (report_problem(rp, PR_QCOW2_BACKING_REBASED, &pc)) {
+		put_be32(sz, (uint32_t)strlen(nb));
+		if ((rc = plan_write(fx->plan, fx->img,
+		    q->h.backing_file_offset, nb, strlen(nb),
+		    PR_QCOW2_BACKING_REBASED)) != 0)
 			goto out;
-		}
-		pc.off = 0;
-		pc.len = 0;
-		pc.flags &= ~PC_HOST;
-		pc.str = nd;
-		if (report_problem(rp, PR_QCOW2_BACKING_REBASED, &pc))
-			rc = hdr_ext_set(fx, QCOW2_EXT_DATA_FILE, nd,
-			    (uint32_t)strlen(nd), PR_QCOW2_BACKING_REBASED);
+		rc = plan_write(fx->plan, fx->img, 16, sz, sizeof(sz),
+		    PR_QCOW2_BACKING_REBASED);
 	}
 out:
 	free(from);
 	free(to);
 	free(nb);
-	free(nd);
 	return rc;
 }
 

@@ -724,6 +724,80 @@ test_refblocks(void)
 	qcow2_fix_release(&f);
 }
 
+/*
+ * A repair into another folder: the relative backing file name is
+ * rewritten to name the same file from there; the original is untouched.
+ */
+static void
+test_copy_rebase(void)
+{
+	struct qcow2_fix	 f;
+	struct img_opts		 o;
+	struct img		*img;
+	struct report		 rp;
+	char			 dir[] = "/tmp/test_q2rb_XXXXXX";
+	char			 a[64], b[64], braw[96], in[96], out[96];
+	uint8_t			*now, *orig;
+	size_t			 n, olen;
+	FILE			*fp;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	CU_ASSERT_FATAL(mkdir(a, 0700) == 0 && mkdir(b, 0700) == 0);
+	snprintf(braw, sizeof(braw), "%s/base.raw", a);
+	snprintf(in, sizeof(in), "%s/top.qcow2", a);
+	snprintf(out, sizeof(out), "%s/out.qcow2", b);
+	CU_ASSERT_FATAL((fp = fopen(braw, "wb")) != NULL);
+	fputs("backing", fp);
+	fclose(fp);
+	base(&f, 3, 4, false);
+	/* 8: backing_file_offset, 16: backing_file_size; a leak too. */
+	qcow2_fix_put64(&f, 8, 0x400);
+	qcow2_fix_put32(&f, 16, 8);
+	memcpy(f.buf + 0x400, "base.raw", 8);
+	qcow2_fix_l2_set(&f, 0, 1, 0, 0);
+	CU_ASSERT_FATAL(qcow2_fix_save(&f, in) == 0);
+	orig = slurp(in, &olen);
+	memset(&o, 0, sizeof(o));
+	o.format = "qcow2";
+	o.flags = IMG_REPAIR;
+	CU_ASSERT_FATAL(img_open(in, &o, &img, NULL, 0) == 0);
+	report_init(&rp);
+	rp.repair = REPAIR_LEAKS;
+	CU_ASSERT_EQUAL(img_repair(img, &rp, out), 0);
+	CU_ASSERT(rp.seen[PR_QCOW2_BACKING_REBASED] == 1);
+	CU_ASSERT(rp.c.leaks_fixed == 1);
+	img_close(img);
+	report_release(&rp);
+	now = slurp(out, &n);
+	CU_ASSERT_FATAL(now != NULL);
+	CU_ASSERT(rd64(now + 8) == 0x400);
+	CU_ASSERT((now[16] << 24 | now[17] << 16 | now[18] << 8 |
+	    now[19]) == 13);
+	CU_ASSERT(memcmp(now + 0x400, "../a/base.raw", 13) == 0);
+	free(now);
+	/* The copy checks clean; the original is as it was. */
+	o.flags = 0;
+	CU_ASSERT_FATAL(img_open(out, &o, &img, NULL, 0) == 0);
+	report_init(&rp);
+	CU_ASSERT_EQUAL(img_check(img, &rp), 0);
+	CU_ASSERT(rp.c.leaks == 0 && rp.c.corruptions == 0);
+	img_close(img);
+	report_release(&rp);
+	now = slurp(in, &n);
+	CU_ASSERT(now != NULL && n == olen && memcmp(now, orig, n) == 0);
+	free(now);
+	free(orig);
+	unlink(out);
+	unlink(in);
+	unlink(braw);
+	rmdir(b);
+	rmdir(a);
+	rmdir(dir);
+	qcow2_fix_release(&f);
+}
+
 int	suite_qcow2_repair(void);
 
 int
@@ -748,5 +822,7 @@ suite_qcow2_repair(void)
 	CU_add_test(s, "snapshot table", test_snapshots);
 	CU_add_test(s, "dirty and corrupt bits", test_bits);
 	CU_add_test(s, "refcount table and blocks", test_refblocks);
+	CU_add_test(s, "-o elsewhere: the backing name follows",
+	    test_copy_rebase);
 	return 0;
 }
