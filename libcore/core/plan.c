@@ -441,13 +441,17 @@ plan_apply(struct img *img, struct plan *p, const struct report *rp)
 		return -EBUSY;
 	if (img->size != p->real_size)
 		return -ESTALE;
+	/*
+	 * An interrupt stops us before the first write or not at all: the
+	 * plan is one update, the header naming what the rest wrote.
+	 */
+	if (img_interrupted())
+		return -EINTR;
 	/* Grow first: new clusters are written before anything names them. */
 	if (p->size > img->size && (rc = img_truncate(img, p->size)) != 0)
 		return rc;
 	/* Then from the end of the file back: the header last. */
 	for (i = p->n; i-- > 0;) {
-		if (img_interrupted())
-			return -EINTR;
 		e = &p->x[i];
 		if (!ext_changes(e))	/* past the old end: zeros already */
 			continue;
