@@ -432,7 +432,6 @@ struct qcow2_fix {
 	uint64_t		 alloc_ceiling;
 	uint64_t		 next_free;
 	bool			 force_rebuild;	/* one has no refcount block */
-	uint64_t		 orig_size;	/* the file's own length */
 };
 
 /* Does fx act in this phase? */
@@ -456,9 +455,9 @@ bool	qcow2_fix_copied_leaks_ok(const struct qcow2_fix *fx, uint64_t off);
  */
 void	qcow2_fix_rebuild(struct qcow2_fix *fx, enum pr_id id, bool qemu,
 	    bool fixed);
-/* REFCOUNT: cluster k's stored refcount r1 should be r2. */
-int	qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1,
-	    uint64_t r2, enum pr_id id, bool fixed);
+/* REFCOUNT: cluster k's stored refcount should be r2 (fixed: may be). */
+int	qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r2,
+	    enum pr_id id, bool fixed);
 /* Is any cluster of [off, off + len) used as two kinds of thing? */
 bool	qcow2_fix_clash(const struct qcow2_fix *fx, uint64_t off, uint64_t len);
 /* STRUCT: [off, off + len) is referenced as what (check's names). */
@@ -482,7 +481,7 @@ int	qcow2_repair(struct img *img, struct report *rp, const char *out_path);
  */
 int	qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k);
 /* qcow2_rebuild.c: set the refcounts (REFCOUNT phase, after the walk). */
-int	qcow2_refcounts_fix(struct qcow2_fix *fx, struct report *rp);
+int	qcow2_refcounts_fix(struct qcow2_fix *fx);
 /* Read or set the stored refcount of cluster k through the plan. */
 int	qcow2_ref_read(struct img *img, const struct qcow2 *q, uint64_t k,
 	    uint64_t *v, bool *has_block);

@@ -1309,7 +1309,7 @@ mm_report(struct ck *ck, const struct mismatch *m)
 		qcow2_fix_rebuild(ck->fx, id, true, fix);
 		return 0;
 	}
-	return qcow2_fix_refcount(ck->fx, m->k, m->r1, m->r2, id, fix);
+	return qcow2_fix_refcount(ck->fx, m->k, m->r2, id, fix);
 }
 
 /* ---- compare (spec 4.5) ----------------------------------------------- */

@@ -531,13 +531,91 @@ qcow2_usable(struct img *img, struct qcow2 *q, bool io)
 	return -IMG_EINVAL;
 }
 
+/*
+ * Load the bitmap directory and check the tables of the bitmaps not in
+ * use, as QEMU does when it opens the image.
+ */
+static int
+bitmaps_load(struct img *img, struct qcow2 *q, char *why, size_t whylen)
+{
+	uint8_t		*dir;
+	uint64_t	 bytes;
+	uint32_t	 i;
+	int		 rc;
+
+	bytes = q->bitmap_dir_size;
+	if (bytes == 0) {
+		snprintf(why, whylen, "Requested bitmap directory size is "
+		    "zero");
+		return -IMG_EINVAL;
+	}
+	q->bitmaps = calloc(q->nb_bitmaps, sizeof(*q->bitmaps));
+	dir = malloc((size_t)bytes);
+	if (q->bitmaps == NULL || dir == NULL) {
+		free(dir);
+		return -ENOMEM;
+	}
+	rc = img_pread_zf(img, q->bitmap_dir_offset, dir,
+	    (size_t)bytes, NULL);
+	if (rc == 0)
+		rc = qcow2_bitmap_dir_decode(dir, (size_t)bytes,
+		    q->nb_bitmaps, q->cs, q->h.size, q->bitmaps, why,
+		    whylen);
+	free(dir);
+	if (rc != 0)
+		return rc;
+	/*
+	 * Every table must lie in the file (QEMU cannot read one that
+	 * does not), and together they cannot hold more than the file:
+	 * a directory naming one table 65535 times must not make us
+	 * read it 65535 times.
+	 */
+	for (i = 0, bytes = 0; i < q->nb_bitmaps; i++) {
+		uint64_t	tb = (uint64_t)q->bitmaps[i].table_size * 8;
+
+		if (q->bitmaps[i].table_offset + tb > img->size) {
+			snprintf(why, whylen, "Could not read "
+			    "bitmap '%.64s' from image: Invalid argument "
+			    "(table at 0x%" PRIx64 " ends past the end "
+			    "of the file)", q->bitmaps[i].name,
+			    q->bitmaps[i].table_offset);
+			return -IMG_EINVAL;
+		}
+		bytes += tb;
+	}
+	if (bytes > QCOW2_MAX_BITMAP_READ(img->size)) {
+		snprintf(why, whylen, "bitmap tables total %"
+		    PRIu64 " bytes, more than a %" PRIu64 "-byte file "
+		    "can hold", bytes, img->size);
+		return -IMG_ELIMIT;
+	}
+	/* Bitmaps not in use are loaded, so their tables checked. */
+	for (i = 0; i < q->nb_bitmaps; i++) {
+		uint64_t	*t, bad;
+
+		if (q->bitmaps[i].flags & QCOW2_BME_IN_USE)
+			continue;
+		if ((rc = qcow2_bitmap_table_read(img, q,
+		    &q->bitmaps[i], &t, &bad)) != 0)
+			return rc;
+		free(t);
+		if (bad != UINT64_MAX) {
+			snprintf(why, whylen, "Could not read "
+			    "bitmap '%.64s' from image: table entry %"
+			    PRIu64 " is invalid", q->bitmaps[i].name,
+			    bad);
+			return -IMG_EINVAL;
+		}
+	}
+	return 0;
+}
+
 int
 qcow2_open(struct img *img)
 {
 	struct qcow2	*q;
 	uint8_t		*c0 = NULL;
-	uint64_t	 c0len, unknown, bytes;
-	uint32_t	 i;
+	uint64_t	 c0len, unknown;
 	char		 why[IMG_ERRMSG_MAX];
 	int		 rc;
 
@@ -603,81 +681,8 @@ qcow2_open(struct img *img)
 	if ((rc = qcow2_read_table(img, q->h.refcount_table_offset,
 	    q->reftable_n, &q->reftable)) != 0)
 		goto fail;
-	if (q->has_bitmaps_ext) {
-		uint8_t	*dir;
-
-		bytes = q->bitmap_dir_size;
-		if (bytes == 0) {
-			snprintf(why, sizeof(why), "Requested bitmap "
-			    "directory size is zero");
-			rc = -IMG_EINVAL;
-			goto bm_fail;
-		}
-		q->bitmaps = calloc(q->nb_bitmaps, sizeof(*q->bitmaps));
-		dir = malloc((size_t)bytes);
-		if (q->bitmaps == NULL || dir == NULL) {
-			free(dir);
-			rc = -ENOMEM;
-			goto fail;
-		}
-		rc = img_pread_zf(img, q->bitmap_dir_offset, dir,
-		    (size_t)bytes, NULL);
-		if (rc == 0)
-			rc = qcow2_bitmap_dir_decode(dir, (size_t)bytes,
-			    q->nb_bitmaps, q->cs, q->h.size, q->bitmaps, why,
-			    sizeof(why));
-		free(dir);
-		if (rc != 0)
-			goto bm_fail;
-		/*
-		 * Every table must lie in the file (QEMU cannot read one that
-		 * does not), and together they cannot hold more than the file:
-		 * a directory naming one table 65535 times must not make us
-		 * read it 65535 times.
-		 */
-		for (i = 0, bytes = 0; i < q->nb_bitmaps; i++) {
-			uint64_t	tb = (uint64_t)q->bitmaps[i].table_size * 8;
-
-			if (q->bitmaps[i].table_offset + tb > img->size) {
-				snprintf(why, sizeof(why), "Could not read "
-				    "bitmap '%.64s' from image: Invalid argument "
-				    "(table at 0x%" PRIx64 " ends past the end "
-				    "of the file)", q->bitmaps[i].name,
-				    q->bitmaps[i].table_offset);
-				rc = -IMG_EINVAL;
-				goto bm_fail;
-			}
-			bytes += tb;
-		}
-		if (bytes > QCOW2_MAX_BITMAP_READ(img->size)) {
-			snprintf(why, sizeof(why), "bitmap tables total %"
-			    PRIu64 " bytes, more than a %" PRIu64 "-byte file "
-			    "can hold", bytes, img->size);
-			rc = -IMG_ELIMIT;
-			goto bm_fail;
-		}
-		/* Bitmaps not in use are loaded, so their tables checked. */
-		for (i = 0; i < q->nb_bitmaps; i++) {
-			uint64_t	*t, bad;
-
-			if (q->bitmaps[i].flags & QCOW2_BME_IN_USE)
-				continue;
-			if ((rc = qcow2_bitmap_table_read(img, q,
-			    &q->bitmaps[i], &t, &bad)) != 0)
-				goto bm_fail;
-			free(t);
-			if (bad != UINT64_MAX) {
-				snprintf(why, sizeof(why), "Could not read "
-				    "bitmap '%.64s' from image: table entry %"
-				    PRIu64 " is invalid", q->bitmaps[i].name,
-				    bad);
-				rc = -IMG_EINVAL;
-				goto bm_fail;
-			}
-		}
-	}
-	if (0) {
-bm_fail:
+	if (q->has_bitmaps_ext &&
+	    (rc = bitmaps_load(img, q, why, sizeof(why))) != 0) {
 		/*
 		 * A repair may open what QEMU refuses here: without bitmaps,
 		 * and the check reports the directory for the repair to drop.
@@ -692,7 +697,6 @@ bm_fail:
 		q->bitmaps = NULL;
 		q->nb_bitmaps = 0;
 		q->has_bitmaps_ext = false;
-		rc = 0;
 	}
 	free(c0);
 	img->priv = q;

@@ -259,13 +259,11 @@ out:
 }
 
 int
-qcow2_refcounts_fix(struct qcow2_fix *fx, struct report *rp)
+qcow2_refcounts_fix(struct qcow2_fix *fx)
 {
 	struct qcow2	*q = fx->img->priv;
 	size_t		 i;
 	int		 rc;
-
-	(void)rp;
 	if (fx->need_rebuild && !(fx->level & REPAIR_ALL)) {
 		img_set_error(fx->img, "need to rebuild refcount structures "
 		    "(-r all does)");

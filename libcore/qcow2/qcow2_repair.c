@@ -12,7 +12,11 @@
  *      bitmaps, misaligned zero clusters as qemu fixes them), snapshot
  *      records and bitmaps QEMU cannot use, header bits QEMU clears on
  *      any writable open; then the snapshot table and bitmap directory
- *      are rewritten and new clusters appended where needed;
+ *      are rewritten, and an active table or data cluster that shares
+ *      its cluster with other metadata gets a copy (appended), so the
+ *      guest reads what it read.  A survey before it (the same walk,
+ *      nothing planned) learns what each cluster is used as: no entry
+ *      is written into a table whose cluster is something else too;
  *   B  refcounts: set in place, or the whole structure rebuilt (5.3)
  *      where qemu would rebuild it; the leaks level refuses a rebuild,
  *      as qemu-img check -r leaks does;
@@ -26,8 +30,8 @@
  * lists every problem once.  Only then is the plan written, through
  * img_pwrite() (the undo file sees it all); a dry run stops before.  A
  * repair into a new file copies the image there (its data ranges only),
- * names the same backing and data files from the new folder, and
- * repairs the copy the same way.
+ * names the same backing file from the new folder, and repairs the copy
+ * the same way.
  */
 #define _GNU_SOURCE	/* realpath */
 #include <sys/stat.h>
@@ -128,13 +132,12 @@ qcow2_fix_rebuild(struct qcow2_fix *fx, enum pr_id id, bool qemu, bool fixed)
 }
 
 int
-qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1, uint64_t r2,
+qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r2,
     enum pr_id id, bool fixed)
 {
 	struct qcow2_mm	*n;
 	size_t		 cap;
 
-	(void)r1;
 	if (!fixed)
 		return 0;
 	if (fx->nmm == fx->capmm) {
@@ -148,8 +151,6 @@ qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r1, uint64_t r2,
 	fx->mm[fx->nmm].r2 = r2;
 	fx->mm[fx->nmm].id = id;
 	fx->nmm++;
-	if (fx->rebuild_id == PR_COUNT && id == PR_QCOW2_REFCOUNT_SHORT)
-		fx->rebuild_id = id;
 	qcow2_fix_count(fx, id, 1);
 	return 0;
 }
@@ -717,10 +718,9 @@ unshare_copy(struct unshare *u, uint64_t src, bool orig, enum pr_id id,
 	    id);
 }
 
-/* Report a clash at the entry at host; may it be fixed? */
+/* Report a clash at cluster off; may it be fixed? */
 static bool
-unshare_report(struct unshare *u, uint64_t off, const char *what,
-    uint64_t host)
+unshare_report(struct unshare *u, uint64_t off, const char *what)
 {
 	struct pr_ctx	pc;
 
@@ -730,7 +730,6 @@ unshare_report(struct unshare *u, uint64_t off, const char *what,
 	pc.str = what;
 	pc.path = u->path;
 	pc.flags = PC_HOST;
-	(void)host;
 	if (!report_problem(u->rp, PR_QCOW2_SHARED_CLUSTER, &pc))
 		return false;
 	qcow2_fix_count(u->fx, PR_QCOW2_SHARED_CLUSTER, 1);
@@ -751,8 +750,7 @@ unshare_l1e(void *arg, struct qcow2_l2job *j)
 	snprintf(u->path, sizeof(u->path), "active L1[%" PRIu32 "]",
 	    j->l1idx);
 	if (clash(u->fx, k, QCOW2_KIND_L2)) {
-		if (!unshare_report(u, j->l2off, "L2 table", q->h.l1_table_offset +
-		    (uint64_t)j->l1idx * 8))
+		if (!unshare_report(u, j->l2off, "L2 table"))
 			return 0;
 		id = PR_QCOW2_SHARED_CLUSTER;
 	} else if (ovf_take(u->fx, k))
@@ -795,7 +793,7 @@ unshare_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 		    "] -> L2 @0x%" PRIx64 " [%" PRIu64 "]", j->l1idx,
 		    j->l2off, i);
 		if (clash(u->fx, k, QCOW2_KIND_DATA)) {
-			if (!unshare_report(u, off, "data cluster", host))
+			if (!unshare_report(u, off, "data cluster"))
 				continue;
 			id = PR_QCOW2_SHARED_CLUSTER;
 		} else if (ovf_take(u->fx, k))
@@ -858,7 +856,6 @@ fix_shared(struct qcow2_fix *fx, struct report *rp)
 static int
 fix_structure(struct qcow2_fix *fx, struct report *rp)
 {
-	struct qcow2	*q = fx->img->priv;
 	uint8_t		 pad[7];
 	int		 rc;
 
@@ -881,7 +878,6 @@ fix_structure(struct qcow2_fix *fx, struct report *rp)
 		return rc;
 	if ((fx->level & REPAIR_ALL) && (rc = fix_shared(fx, rp)) != 0)
 		return rc;
-	(void)q;
 	return 0;
 }
 
@@ -1228,7 +1224,6 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	fx.level = rp->repair;
 	fx.rebuild_id = PR_COUNT;
 	fx.snap_id = fx.bm_id = PR_COUNT;
-	fx.orig_size = img->size;
 	fx.alloc_ceiling = UINT64_MAX;
 	plan_attach(img, rp->plan);
 	if (copy != NULL && (rc = fix_names(&fx, rp, orig, copy)) != 0)
@@ -1247,7 +1242,7 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	fx.rebuild_id = PR_COUNT;
 	if ((rc = step(&fx, QCOW2_FIX_REFCOUNT, &rb, rp)) != 0 ||
 	    (rc = take(rp, &rb, QCOW2_FIX_REFCOUNT)) != 0 ||
-	    (rc = qcow2_refcounts_fix(&fx, rp)) != 0)
+	    (rc = qcow2_refcounts_fix(&fx)) != 0)
 		goto out;
 
 	/* C: COPIED; at the leaks level when nothing else is wrong. */
