@@ -373,7 +373,7 @@ main(int argc, char **argv)
 		    tu_check_exit(&rp, rrc));
 		json_object_object_add(doc, "dry-run",
 		    json_object_new_boolean(dry));
-		if (planned && rp.plan != NULL)
+		if (planned && rp.plan != NULL && rrc == 0)
 			json_object_object_add(doc, "plan",
 			    plan_json(rp.plan));
 		if (ex == EXIT_FAILED)
@@ -390,8 +390,10 @@ main(int argc, char **argv)
 		printf(dry ? "Plan (nothing is written):\n" :
 		    "Found and repaired:\n");
 		tu_report_human(&rp, argv[0], stdout);
-		if (dry && planned && rp.plan != NULL)
+		if (dry && planned && rp.plan != NULL && rrc == 0)
 			plan_human(rp.plan, stdout);
+		else if (dry && planned)
+			printf("no plan: the repair cannot be made\n");
 		else if (dry)
 			printf("no write-level plan for this format\n");
 		else if (planned && rp.plan != NULL)

@@ -423,6 +423,10 @@ struct qcow2_fix {
 	struct qcow2_mm		*ovf;		/* k, r2 = references lost */
 	size_t			 novf;
 	size_t			 capovf;
+	/* Entries (host offsets) that get a new cluster of zeros. */
+	uint64_t		*zeros;
+	size_t			 nzeros;
+	size_t			 capzeros;
 	/*
 	 * New clusters are appended past the end of the file, and the file
 	 * may grow to alloc_ceiling at most: what is referenced past its end
@@ -469,6 +473,8 @@ int	qcow2_fix_kind(struct qcow2_fix *fx, uint64_t off, uint64_t len,
 /* STRUCT: [off, off + len) stays referenced although past the end. */
 void	qcow2_fix_ceiling(struct qcow2_fix *fx, uint64_t off, uint64_t len,
 	    uint64_t file_len);
+/* STRUCT: the L2 entry at host gets a new cluster of zeros. */
+int	qcow2_fix_zero_cluster(struct qcow2_fix *fx, uint64_t host);
 /* STRUCT: cluster k has n references more than its refcount can hold. */
 int	qcow2_fix_overflow(struct qcow2_fix *fx, uint64_t k, uint64_t n);
 /* The computed counts, at the end of a compare: fx may keep them. */

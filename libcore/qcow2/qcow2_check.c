@@ -97,9 +97,12 @@ struct ck {
 	/*
 	 * The table being walked overlaps other live metadata (the header,
 	 * the refcount table, the active L1 table, the snapshot table, the
-	 * bitmap directory): a repair writes nothing into it.
+	 * bitmap directory): a repair writes nothing into it, and says so
+	 * once (nofix_at, its offset; nofix_said).
 	 */
 	bool			 nofix;
+	uint64_t		 nofix_at;
+	bool			 nofix_said;
 };
 
 static inline void
@@ -163,6 +166,38 @@ count_more(struct ck *ck, enum pr_id id, uint64_t n)
 		ck->rp->c.check_errors += n - 1;
 }
 
+/* A repair's structure or COPIED step leaves a fix undone: say why. */
+static void
+refused(struct ck *ck, const char *why, const char *path)
+{
+	struct pr_ctx	pc;
+
+	if (ck->fx == NULL || ck->fx->survey ||
+	    ck->fx->phase == QCOW2_FIX_REFCOUNT)
+		return;
+	memset(&pc, 0, sizeof(pc));
+	pc.str = why;
+	pc.path = path;
+	report_problem(ck->rp, PR_QCOW2_FIX_REFUSED, &pc);
+}
+
+/* In a table a repair must not write: the entry is left, said once. */
+static void
+nofix_say(struct ck *ck, enum pr_id id, struct pr_ctx *pc, const char *path)
+{
+	const struct pr_info	*pi = pr_info_get(id);
+	char			 why[160];
+
+	pc->flags |= PC_NOFIX;
+	if (ck->nofix_said || pi == NULL || pi->fix == PR_FIX_NONE)
+		return;
+	ck->nofix_said = true;
+	snprintf(why, sizeof(why), "the table at 0x%" PRIx64 " shares its "
+	    "host cluster with other metadata: its entries are not written",
+	    ck->nofix_at);
+	refused(ck, why, path);
+}
+
 /*
  * report_problem() with the path filled in from lp; true when the fix
  * may be made now.
@@ -174,7 +209,7 @@ rep(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp)
 
 	pc->path = lpath_str(lp);
 	if (ck->fx != NULL && ck->nofix)
-		pc->flags |= PC_NOFIX;
+		nofix_say(ck, id, pc, pc->path);
 	fix = report_problem(ck->rp, id, pc);
 	if (!(pc->flags & PC_NOCOUNT))
 		count_more(ck, id, ck->mult);
@@ -398,7 +433,7 @@ copied_fix(struct ck *ck, enum pr_id id, struct pr_ctx *pc, struct lpath *lp,
 	    qcow2_fix_copied_leaks_ok(ck->fx, host))
 		pc->flags |= PC_LEAKS_OK;
 	if (ck->fx != NULL && ck->nofix)
-		pc->flags |= PC_NOFIX;
+		nofix_say(ck, id, pc, lpath_str(lp));
 	fix = rep(ck, id, pc, lp);
 	if (qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
 		rc = qcow2_fix_copied_note(ck->fx, host);
@@ -481,7 +516,8 @@ meta_overlap(const struct ck *ck, uint64_t off, uint64_t len, bool active)
  * What a repair writes for an entry it drops: a zero cluster where the
  * image can say so (version 3), else an unallocated one.  Returns false
  * when neither keeps what the guest read (data past the end of the file
- * read as zeros; unallocated would read the backing file).
+ * read as zeros; unallocated would read the backing file): the entry
+ * then gets a new cluster of zeros.
  */
 static bool
 drop_value(const struct ck *ck, bool read_zeros, uint64_t *e, uint64_t *bm)
@@ -559,8 +595,12 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 		fid = PR_QCOW2_L2_RESERVED;
 	}
 	/* Data past the end of the file read as zeros: keep that. */
+	/*
+	 * Data past the end read as zeros: a version 2 image with a backing
+	 * file cannot say "zeros", so it gets a new cluster of zeros.
+	 */
 	pe_zero = kind == QCOW2_L2_NORMAL && !drop_value(ck, true, &de, &dbm);
-	ck->pe_flags = pe_zero ? PC_NOFIX : 0;
+	ck->pe_flags = 0;
 	ck->pe_fix = false;
 	switch (kind) {
 	case QCOW2_L2_COMPRESSED:
@@ -640,6 +680,12 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 		if (!q->data_file && (rc = add_ref(ck, off, q->cs,
 		    "data cluster", &lp, goff, q->cs)) != 0)
 			return rc;
+		if (ck->pe_fix && pe_zero) {
+			ck->pe_fix = false;
+			if ((rc = qcow2_fix_zero_cluster(ck->fx, host)) != 0)
+				return rc;
+			break;
+		}
 		if (ck->pe_fix) {
 			did = PR_QCOW2_REF_PAST_EOF;
 			break;
@@ -778,6 +824,8 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	int			 rc;
 
 	ck->nofix = ck->fx != NULL && meta_overlap(ck, j->l2off, q->cs, false);
+	ck->nofix_at = j->l2off;
+	ck->nofix_said = false;
 	if (ck->recheck) {
 		ck->mult = j->mult;
 		recheck_l2(ck, j, buf);
@@ -902,7 +950,10 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 	}
 	lp->l1idx = j->l1idx;
 	lp->built = false;
+	if (ck->nofix != lw->nofix || ck->nofix_at != lw->l1off)
+		ck->nofix_said = false;
 	ck->nofix = lw->nofix;
+	ck->nofix_at = lw->l1off;
 	memset(&pc, 0, sizeof(pc));
 	pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
 	pc.len = 8;

@@ -246,6 +246,25 @@ qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k)
 }
 
 int
+qcow2_fix_zero_cluster(struct qcow2_fix *fx, uint64_t host)
+{
+	uint64_t	*nz;
+	size_t		 cap;
+
+	if (fx->survey)
+		return 0;
+	if (fx->nzeros == fx->capzeros) {
+		cap = fx->capzeros == 0 ? 16 : fx->capzeros * 2;
+		if ((nz = reallocarray(fx->zeros, cap, sizeof(*nz))) == NULL)
+			return -ENOMEM;
+		fx->zeros = nz;
+		fx->capzeros = cap;
+	}
+	fx->zeros[fx->nzeros++] = host;
+	return 0;
+}
+
+int
 qcow2_fix_overflow(struct qcow2_fix *fx, uint64_t k, uint64_t n)
 {
 	struct qcow2_mm	*nm;
@@ -852,6 +871,28 @@ fix_shared(struct qcow2_fix *fx, struct report *rp)
 	return rc;
 }
 
+/*
+ * Entries naming data past the end of a version 2 image with a backing
+ * file: each gets a new cluster (zeros: appended) to read.
+ */
+static int
+fix_zeros(struct qcow2_fix *fx)
+{
+	uint8_t		b[8];
+	uint64_t	off;
+	size_t		i;
+	int		rc;
+
+	for (i = 0; i < fx->nzeros; i++) {
+		if ((rc = img_pread(fx->img, fx->zeros[i], b, sizeof(b))) != 0 ||
+		    (rc = fx_alloc(fx, 1, PR_QCOW2_REF_PAST_EOF, &off)) != 0 ||
+		    (rc = qcow2_fix_be64(fx, fx->zeros[i], (be64_at(b) &
+		    ~QCOW2_L2E_OFFSET_MASK) | off, PR_QCOW2_REF_PAST_EOF)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* What the structure step found to rewrite, after its walk. */
 static int
 fix_structure(struct qcow2_fix *fx, struct report *rp)
@@ -875,6 +916,8 @@ fix_structure(struct qcow2_fix *fx, struct report *rp)
 	    (rc = fix_bitmaps(fx)) != 0)
 		return rc;
 	if (fx->snap_rewrite && (rc = fix_snapshots(fx)) != 0)
+		return rc;
+	if ((rc = fix_zeros(fx)) != 0)
 		return rc;
 	if ((fx->level & REPAIR_ALL) && (rc = fix_shared(fx, rp)) != 0)
 		return rc;
@@ -1198,6 +1241,7 @@ fx_release(struct qcow2_fix *fx)
 	free(fx->mm);
 	free(fx->kinds);
 	free(fx->ovf);
+	free(fx->zeros);
 }
 
 /*
@@ -1276,6 +1320,13 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	rp->c.leaks_fixed = fx.lfixed;
 	plan_set_after(rp->plan, &rd.c);
 out:
+	if (rc != 0) {
+		/* What the image has, and the repair that could not be made. */
+		rp->c = ra.c;
+		rp->c.corruptions_fixed = rp->c.leaks_fixed = 0;
+		rp->c.check_errors++;
+		plan_clear(rp->plan);
+	}
 	plan_detach(img);
 	fx_release(&fx);
 	ra.plan = rb.plan = rc3.plan = NULL;
