@@ -569,7 +569,8 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 	struct lpath		 lp;
 	enum qcow2_l2_kind	 kind = qcow2_l2_kind(q, e);
 	enum pr_id		 fid = PR_COUNT, did = PR_COUNT;
-	uint64_t		 off, len, goff, host, ne = e, nbm = bm, de, dbm;
+	uint64_t		 off, len, goff, host, de, dbm;
+	uint64_t		 ne = e, nbm = bm;
 	bool			 pe_zero;
 	int			 rc;
 
@@ -1124,8 +1125,8 @@ walk_bitmaps(struct ck *ck)
 			pc.str = b->name;
 			pc.path = path;
 			pc.flags = PC_HOST;
-			fix = report_problem(ck->rp, PR_QCOW2_BITMAP_TABLE_ENTRY,
-			    &pc);
+			fix = report_problem(ck->rp,
+			    PR_QCOW2_BITMAP_TABLE_ENTRY, &pc);
 			free(t);
 			if (fix && qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) &&
 			    ck->fx->bm_drop != NULL) {

@@ -884,8 +884,8 @@ fix_zeros(struct qcow2_fix *fx)
 	int		rc;
 
 	for (i = 0; i < fx->nzeros; i++) {
-		if ((rc = img_pread(fx->img, fx->zeros[i], b, sizeof(b))) != 0 ||
-		    (rc = fx_alloc(fx, 1, PR_QCOW2_REF_PAST_EOF, &off)) != 0 ||
+		if ((rc = img_pread(fx->img, fx->zeros[i], b,
+		    sizeof(b))) != 0 || (rc = fx_alloc(fx, 1, PR_QCOW2_REF_PAST_EOF, &off)) != 0 ||
 		    (rc = qcow2_fix_be64(fx, fx->zeros[i], (be64_at(b) &
 		    ~QCOW2_L2E_OFFSET_MASK) | off, PR_QCOW2_REF_PAST_EOF)) != 0)
 			return rc;
@@ -1060,7 +1060,9 @@ static enum qcow2_fix_phase
 id_phase(enum pr_id id)
 {
 	const struct pr_info	*pi = pr_info_get(id);
-	unsigned		 stage = pi != NULL ? (pi->code >> 8) & 0xff : 0;
+	unsigned		 stage;
+
+	stage = pi != NULL ? (pi->code >> 8) & 0xff : 0;
 
 	if (stage == 3)
 		return QCOW2_FIX_REFCOUNT;
@@ -1255,7 +1257,7 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	struct qcow2_fix	 fx;
 	struct report		 ra, rb, rc3, rd;
 	const char		*worse;
-	uint64_t		 other, lfixed;
+	uint64_t		 other, lfixed, copied;
 	int			 rc;
 
 	memset(&fx, 0, sizeof(fx));
@@ -1292,9 +1294,8 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	/* C: COPIED; at the leaks level when nothing else is wrong. */
 	other = rb.c.corruptions + rb.c.check_errors + rb.c.leaks -
 	    (fx.lfixed - lfixed);
-	other -= rb.seen[PR_QCOW2_COPIED_L2] + rb.seen[PR_QCOW2_COPIED_DATA] <
-	    other ? rb.seen[PR_QCOW2_COPIED_L2] + rb.seen[PR_QCOW2_COPIED_DATA] :
-	    other;
+	copied = rb.seen[PR_QCOW2_COPIED_L2] + rb.seen[PR_QCOW2_COPIED_DATA];
+	other -= copied < other ? copied : other;
 	fx.copied_all_ok = other == 0;
 	if ((rc = step(&fx, QCOW2_FIX_COPIED, &rc3, rp)) != 0 ||
 	    (rc = take(rp, &rc3, QCOW2_FIX_COPIED)) != 0)

@@ -710,7 +710,7 @@ test_refblocks(void)
 	CU_ASSERT(clean(&r));
 	same_guest(&r, 0);
 	done(&r);
-	/* A refcount block past the end: a corruption the leaks level leaves. */
+	/* A refcount block past the end: the leaks level leaves it. */
 	qcow2_fix_put64(&f, f.reftable, f.refblock);
 	qcow2_fix_put64(&f, f.reftable + 8, 0x4000000);
 	repair(&f, REPAIR_LEAKS, false, &r);
