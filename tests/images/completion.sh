@@ -93,41 +93,39 @@ if command -v zsh >/dev/null 2>&1; then
 	mkdir "$T/fpath"
 	cp "$here/completions/_imgkit.zsh" "$T/fpath/_imgkit"
 	cat > "$T/z.zsh" <<'EOF'
-# try WANT NOTWANT INPUT: TAB after INPUT lists every word of WANT and
-# none of NOTWANT.
+# try WANT NOTWANT INPUT: in a new interactive zsh, TAB after INPUT lists
+# every word of WANT and none of NOTWANT.  A shell per try: no state
+# (typeahead, a pending listing) passes from one try to the next.
 zmodload zsh/zpty || { print "completion: FAIL: no zsh/zpty"; exit 1 }
-zpty z zsh -f -i
-zpty -w z "PS1='ZQ%#'; fpath=($FP \$fpath); autoload -Uz compinit; \
-compinit -u -D; PATH=$BIN:\$PATH; cd $DIR; unsetopt beep; \
-print READY"
 fail=0
-# drain [WORD]: read what zsh wrote until WORD shows (5 s at most), or
-# with no WORD until it has been quiet for 0.2 s; escapes removed.
+# drain WORD: read what zsh wrote until WORD shows (20 s at most: a busy
+# machine, sanitized tools); escapes removed, in REPLY.
 drain() {
-	local line out="" got
-	local -i i quiet=0
-	for (( i = 0; i < 100; i++ )); do
-		got=
-		while zpty -r -t z line; do out+=$line; got=1; done
-		if [[ -n $1 ]]; then
-			[[ ${out//$'\e'\[[0-9;?]#[a-zA-Z]/} == *$1* ]] && break
-		elif [[ -z $got ]]; then
-			(( ++quiet >= 4 )) && break
-		else
-			quiet=0
-		fi
+	local line out=""
+	local -i i
+	for (( i = 0; i < 400; i++ )); do
+		while zpty -r -t z line; do out+=$line; done
+		[[ ${out//$'\e'\[[0-9;?]#[a-zA-Z]/} == *$1* ]] && break
 		sleep 0.05
 	done
 	REPLY=${out//$'\e'\[[0-9;?]#[a-zA-Z]/}
 }
-drain READY
 try() {
 	local w
+	local -a want
+	zpty z zsh -f -i
+	# READY$((6*7)) prints READY42 only once compinit is done.
+	zpty -w z "PS1='ZQ%#'; fpath=($FP \$fpath); autoload -Uz compinit; \
+compinit -u -D; PATH=$BIN:\$PATH; cd $DIR; unsetopt beep; \
+print READY\$((6*7))"
+	drain READY42
+	[[ $REPLY == *READY42*ZQ\#* ]] || drain "ZQ#"
 	zpty -w -n z "$3"$'\t'
-	drain "${${(z)1}[-1]}"
+	want=(${(z)1})
+	drain "$want[-1]"
 	for w in ${(z)1}; do
 		[[ $REPLY == *$w* ]] && continue
-		print -r "completion: FAIL: zsh: [$3]: no '$w' in: $REPLY"
+		print -r "completion: FAIL: zsh: [$3]: no '$w' in: ${(q+)REPLY}"
 		fail=1
 	done
 	for w in ${(z)2}; do
@@ -135,10 +133,7 @@ try() {
 		print -r "completion: FAIL: zsh: [$3]: '$w' in: $REPLY"
 		fail=1
 	done
-	# Abandon the line; wait for the next prompt.
-	zpty -w -n z $'\C-c'
-	drain "ZQ#"
-	drain
+	zpty -d z
 }
 try "human json" "a.qcow2" "imgcheck --output="
 try "archive7 qcow2 qed raw sparsestream" "b.txt" "imgcheck -f "
@@ -146,7 +141,6 @@ try "all leaks" "a.qcow2" "imgrepair -r "
 try "a.qcow2 c.QED full.data sub/" "b.txt" "imgcheck "
 try "--list-problems" "" "imgcheck --list-p"
 try "--max-length" "--chain" "imgmap --max-l"
-zpty -d z
 exit $fail
 EOF
 	FP=$T/fpath BIN=$B/bin DIR=$T/d HOME=$T timeout 60 zsh -f "$T/z.zsh" ||
