@@ -20,7 +20,11 @@ P=$R/usr/local
 TOOLS="imginfo imgcheck imgmap imgrepair"
 # Install what make check built (build, or build/san with SAN=1).
 san="B=$B"
-[ "$B" = build/san ] && san="B=$B SAN=1"
+sanflags=
+case $B in */san)
+	san="B=$B SAN=1"
+	sanflags="-fsanitize=address,undefined" ;;
+esac
 
 if ! $MAKE -s --no-print-directory $san install DESTDIR="$R" \
     >"$T/log" 2>&1; then
@@ -100,7 +104,8 @@ main(void)
 }
 EOF
 		# shellcheck disable=SC2086
-		if ${CC:-cc} -o "$T/embed" "$T/embed.c" $flags 2>"$T/cc.err"
+		if ${CC:-cc} $sanflags -o "$T/embed" "$T/embed.c" $flags \
+		    2>"$T/cc.err"
 		then
 			"$T/embed" > "$T/embed.out" 2>&1
 			grep -qx qcow2 "$T/embed.out" &&
