@@ -137,14 +137,17 @@ qck_guest(const struct qck *ck, uint64_t idx, uint64_t span,
 
 /*
  * Report an invalid offset and say whether it is to be zeroed: QEMU
- * counts it as fixed in repair mode, as a corruption otherwise.
+ * counts it as fixed in repair mode, as a corruption otherwise.  Any
+ * repair mode: QEMU's QED check takes -r leaks and -r all alike
+ * (qed_check(s, result, !!fix)), so this fix is allowed at the leaks
+ * level too.
  */
 static bool
 qck_bad_offset(struct qck *ck, enum pr_id id, struct pr_ctx *pc)
 {
 	bool	fixed;
 
-	pc->flags |= PC_NOCOUNT;
+	pc->flags |= PC_NOCOUNT | PC_LEAKS_OK;
 	fixed = report_problem(ck->rp, id, pc) && ck->fix;
 	if (fixed)
 		ck->rp->c.corruptions_fixed++;
