@@ -379,7 +379,6 @@ struct qcow2_fix {
 	struct img		*img;
 	struct plan		*plan;
 	enum qcow2_fix_phase	 phase;
-	unsigned		 level;		/* enum report_repair */
 	/*
 	 * A survey before the structure step: the same walk and decisions,
 	 * nothing planned; it learns what each cluster is used as (kinds),
@@ -423,6 +422,9 @@ struct qcow2_fix {
 	struct qcow2_mm		*ovf;		/* k, r2 = references lost */
 	size_t			 novf;
 	size_t			 capovf;
+	/* Copies made of tables and data clusters that shared a cluster. */
+	uint64_t		 tables_copied;
+	uint64_t		 data_copied;
 	/* Entries (host offsets) that get a new cluster of zeros. */
 	uint64_t		*zeros;
 	size_t			 nzeros;
@@ -434,6 +436,7 @@ struct qcow2_fix {
 	 * and still lie a cluster or more past the end.
 	 */
 	uint64_t		 alloc_ceiling;
+	uint64_t		 alloc_floor;
 	uint64_t		 next_free;
 	bool			 force_rebuild;	/* one has no refcount block */
 };
@@ -470,9 +473,14 @@ bool	qcow2_fix_clash(const struct qcow2_fix *fx, uint64_t off, uint64_t len);
 #define QCOW2_KIND_META		4U	/* any other metadata */
 int	qcow2_fix_kind(struct qcow2_fix *fx, uint64_t off, uint64_t len,
 	    const char *what, uint64_t file_len);
-/* STRUCT: [off, off + len) stays referenced although past the end. */
+/*
+ * STRUCT: [off, off + len) is referenced although past the end; it stays
+ * (new clusters must not reach it), or it is the refcount or snapshot
+ * table, which the repair replaces (new clusters go past it, so it reads
+ * as before until then).
+ */
 void	qcow2_fix_ceiling(struct qcow2_fix *fx, uint64_t off, uint64_t len,
-	    uint64_t file_len);
+	    uint64_t file_len, bool replaced);
 /* STRUCT: the L2 entry at host gets a new cluster of zeros. */
 int	qcow2_fix_zero_cluster(struct qcow2_fix *fx, uint64_t host);
 /* STRUCT: cluster k has n references more than its refcount can hold. */

@@ -387,7 +387,10 @@ add_ref(struct ck *ck, uint64_t off, uint64_t len, const char *what,
 		    PR_QCOW2_REF_PAST_EOF);
 		/* What stays must not meet the clusters a repair appends. */
 		if (!ck->pe_fix && qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT))
-			qcow2_fix_ceiling(ck->fx, off, len, ck->file_len);
+			qcow2_fix_ceiling(ck->fx, off, len, ck->file_len,
+			    strcmp(what, "refcount table") == 0 ||
+			    (strcmp(what, "snapshot table") == 0 &&
+			    ck->fx->snap_rewrite));
 		return 0;
 	}
 	last = (end - 1) >> q->h.cluster_bits;
@@ -624,6 +627,10 @@ walk_l2_entry(struct ck *ck, const struct qcow2_l2job *j, uint64_t i, uint64_t e
 		if (bm != 0) {
 			if (fixing(ck, rep(ck, PR_QCOW2_COMPRESSED_SUBCLUSTER,
 			    &pc, &lp), PR_QCOW2_COMPRESSED_SUBCLUSTER)) {
+				/* Without the bitmap it is read: if it can be. */
+				qcow2_compressed_range(q, e, &off, &len);
+				if (off + len < off || off + len > ck->file_len)
+					did = PR_QCOW2_COMPRESSED_SUBCLUSTER;
 				nbm = 0;
 				fid = PR_QCOW2_COMPRESSED_SUBCLUSTER;
 			}
@@ -927,6 +934,7 @@ struct l1walk {
 	uint64_t	 l1off;
 	bool		 active;
 	bool		 nofix;		/* the L1 table overlaps metadata */
+	bool		 nofix_said;	/* and a finding said so */
 	struct lpath	 lp;
 };
 
@@ -951,10 +959,9 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 	}
 	lp->l1idx = j->l1idx;
 	lp->built = false;
-	if (ck->nofix != lw->nofix || ck->nofix_at != lw->l1off)
-		ck->nofix_said = false;
 	ck->nofix = lw->nofix;
 	ck->nofix_at = lw->l1off;
+	ck->nofix_said = lw->nofix_said;
 	memset(&pc, 0, sizeof(pc));
 	pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
 	pc.len = 8;
@@ -996,6 +1003,7 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 		pc.off = lw->l1off + (uint64_t)j->l1idx * 8;
 		pc.len = 8;
 	}
+	lw->nofix_said = ck->nofix_said;
 	if (did != PR_COUNT) {
 		if ((rc = qcow2_fix_be64(ck->fx, pc.off, 0, did)) != 0)
 			return rc;
@@ -1014,6 +1022,7 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 			copied_fix(ck, PR_QCOW2_COPIED_L2, &pc, lp, pc.off, e);
 		}
 	}
+	lw->nofix_said = ck->nofix_said;
 	ck->nofix = false;
 	return ck->fx_err;
 }
@@ -1642,7 +1651,7 @@ walk_snapshots(struct ck *ck)
 	struct qcow2		*q = ck->q;
 	struct qcow2_snap	*sn;
 	struct pr_ctx		 pc;
-	uint64_t		 roff = ck->snaps.offset;
+	uint64_t		 roff = ck->snaps.offset, send;
 	uint32_t		 i;
 	char			 name[96], path[128];
 	int			 rc;
@@ -1686,6 +1695,23 @@ walk_snapshots(struct ck *ck)
 			pc.found = sn->l1_size;
 			pc.want = QCOW2_MAX_SNAP_L1_ENTRIES;
 			snap_drop(ck, i, PR_QCOW2_SNAP_L1_TOO_LARGE, &pc);
+			continue;
+		}
+		/*
+		 * A snapshot whose L1 table lies wholly past the end of the
+		 * file (it reads as zeros): a repair drops it.  Its walk would
+		 * find nothing but that.
+		 */
+		if (ck->fx != NULL && sn->l1_size > 0 &&
+		    sn->l1_table_offset >= ck->file_len &&
+		    (!ck_add_u64(sn->l1_table_offset, (uint64_t)sn->l1_size *
+		    8, &send) || send - ck->file_len >= q->cs)) {
+			pc.off = sn->l1_table_offset;
+			pc.len = (uint64_t)sn->l1_size * 8;
+			pc.found = pc.len;
+			pc.str = "snapshot L1 table";
+			pc.flags = PC_HOST;
+			(void)snap_drop(ck, i, PR_QCOW2_REF_PAST_EOF, &pc);
 			continue;
 		}
 		/*
@@ -1834,10 +1860,20 @@ check_walk(struct img *img, struct report *rp, const struct qcow2_claims *cl,
 		goto out;
 	if ((rc = walk_snapshots(&ck)) != 0)
 		goto out;
+	/* A snapshot table running past the end: a repair rewrites it. */
+	ck.pe_flags = qcow2_fixing(fx, QCOW2_FIX_STRUCT) ? 0 : PC_NOFIX;
 	if (ck.snaps.n > 0 && (rc = add_ref(&ck, ck.snaps.offset,
 	    ck.snaps.bytes, "snapshot table", LP("snapshot table"), 0,
 	    0)) != 0)
 		goto out;
+	if (ck.pe_fix) {
+		fx->snap_rewrite = true;
+		fx->snap_id = PR_QCOW2_REF_PAST_EOF;
+		qcow2_fix_ceiling(fx, ck.snaps.offset, ck.snaps.bytes,
+		    ck.file_len, true);
+	}
+	ck.pe_flags = PC_NOFIX;
+	ck.pe_fix = false;
 	if ((rc = add_ref(&ck, q->h.refcount_table_offset, q->reftable_n * 8,
 	    "refcount table", LP("refcount table"), 0, 0)) != 0)
 		goto out;

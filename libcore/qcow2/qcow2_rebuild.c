@@ -264,13 +264,13 @@ qcow2_refcounts_fix(struct qcow2_fix *fx)
 	struct qcow2	*q = fx->img->priv;
 	size_t		 i;
 	int		 rc;
-	if (fx->need_rebuild && !(fx->level & REPAIR_ALL)) {
+	/* qemu would rebuild, and the level does not allow it. */
+	if (fx->need_rebuild && !fx->want_rebuild) {
 		img_set_error(fx->img, "need to rebuild refcount structures "
 		    "(-r all does)");
 		return -EIO;
 	}
-	if ((fx->need_rebuild || fx->want_rebuild || fx->force_rebuild) &&
-	    (fx->level & REPAIR_ALL)) {
+	if (fx->want_rebuild || fx->force_rebuild) {
 		if (fx->cnt == NULL)
 			return -EINVAL;
 		if (fx->rebuild_id == PR_COUNT && fx->nmm > 0)

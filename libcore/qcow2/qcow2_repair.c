@@ -206,13 +206,18 @@ qcow2_fix_kind(struct qcow2_fix *fx, uint64_t off, uint64_t len,
 
 void
 qcow2_fix_ceiling(struct qcow2_fix *fx, uint64_t off, uint64_t len,
-    uint64_t file_len)
+    uint64_t file_len, bool replaced)
 {
 	const struct qcow2	*q = fx->img->priv;
 	uint64_t		 end, c;
 
 	if (!ck_add_u64(off, len, &end))
 		end = UINT64_MAX;
+	if (replaced) {
+		if (end > fx->alloc_floor)
+			fx->alloc_floor = end;
+		return;
+	}
 	/* Partly inside already: the file cannot grow at all. */
 	c = off > file_len ? off : file_len;
 	if (end - q->cs < c)
@@ -234,6 +239,8 @@ qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k)
 		first = fx->cnt_len;
 	if (fx->next_free > first)
 		first = fx->next_free;
+	if (fx->alloc_floor / q->cs + 1 > first)
+		first = fx->alloc_floor / q->cs + 1;
 	if (first + n < first || first + n > QCOW2_MAX_HOST_CLUSTERS ||
 	    (end = (first + n) << q->h.cluster_bits) > fx->alloc_ceiling) {
 		img_set_error(fx->img, "no room for new clusters: metadata "
@@ -781,6 +788,7 @@ unshare_l1e(void *arg, struct qcow2_l2job *j)
 	    (uint64_t)j->l1idx * 8, (j->l1e & ~QCOW2_L1E_OFFSET_MASK) | x,
 	    id)) != 0)
 		return rc;
+	u->fx->tables_copied++;
 	/* The walk reads the copy, whose entries may clash too. */
 	j->l2off = x;
 	j->l1e = (j->l1e & ~QCOW2_L1E_OFFSET_MASK) | x;
@@ -830,6 +838,7 @@ unshare_l2(void *arg, const struct qcow2_l2job *j, const uint8_t *tab)
 		    (rc = qcow2_fix_be64(u->fx, host, (e &
 		    ~QCOW2_L2E_OFFSET_MASK) | x, id)) != 0)
 			return rc;
+		u->fx->data_copied++;
 	}
 	return 0;
 }
@@ -919,7 +928,7 @@ fix_structure(struct qcow2_fix *fx, struct report *rp)
 		return rc;
 	if ((rc = fix_zeros(fx)) != 0)
 		return rc;
-	if ((fx->level & REPAIR_ALL) && (rc = fix_shared(fx, rp)) != 0)
+	if ((rc = fix_shared(fx, rp)) != 0)
 		return rc;
 	return 0;
 }
@@ -1071,12 +1080,31 @@ id_phase(enum pr_id id)
 	return QCOW2_FIX_STRUCT;
 }
 
+/* Does dst have this finding already (the same problem, same place)? */
+static bool
+has_finding(const struct report *dst, const struct finding *f)
+{
+	const struct finding	*g;
+	size_t			 i;
+
+	for (i = 0; i < dst->nf; i++) {
+		g = &dst->f[i];
+		if (g->id == f->id && g->host_off == f->host_off &&
+		    (g->path == NULL) == (f->path == NULL) &&
+		    (g->path == NULL || strcmp(g->path, f->path) == 0))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Move the findings src has of the step's kind to dst (their strings
- * too), with their counts per id.  The header bits are step E's.
+ * too), with their counts per id.  The header bits are step E's.  again:
+ * a second run of a step, whose findings dst may have already.
  */
 static int
-take(struct report *dst, struct report *src, enum qcow2_fix_phase ph)
+take(struct report *dst, struct report *src, enum qcow2_fix_phase ph,
+    bool again)
 {
 	struct finding	*f, *nf;
 	uint64_t	 kept[PR_COUNT];
@@ -1086,7 +1114,8 @@ take(struct report *dst, struct report *src, enum qcow2_fix_phase ph)
 	for (i = 0; i < src->nf; i++) {
 		f = &src->f[i];
 		if (id_phase(f->id) != ph || f->id == PR_QCOW2_DIRTY ||
-		    f->id == PR_QCOW2_CORRUPT_BIT)
+		    f->id == PR_QCOW2_CORRUPT_BIT || (again &&
+		    has_finding(dst, f)))
 			continue;
 		if (dst->nf == dst->capf) {
 			cap = dst->capf == 0 ? 64 : dst->capf * 2;
@@ -1105,6 +1134,10 @@ take(struct report *dst, struct report *src, enum qcow2_fix_phase ph)
 		if (id_phase((enum pr_id)i) != ph || i == PR_QCOW2_DIRTY ||
 		    i == PR_QCOW2_CORRUPT_BIT)
 			continue;
+		if (again) {
+			dst->seen[i] += kept[i];
+			continue;
+		}
 		dst->seen[i] += src->seen[i];
 		dst->omitted += src->seen[i] - kept[i];
 	}
@@ -1151,8 +1184,8 @@ step(struct qcow2_fix *fx, enum qcow2_fix_phase ph, struct report *sr,
 		/* Why: the last problem found, which stopped the check. */
 		f = &sr->f[sr->nf - 1];
 		img_set_error(fx->img, "%s: %s%s", pr_info_get(f->id)->name,
-		    f->msg, f->fixed || (fx->level & REPAIR_ALL) ? "" :
-		    " (-r all may fix it)");
+		    f->msg, f->fixed || pr_info_get(f->id)->fix == PR_FIX_NONE ?
+		    "" : " (not at this repair level)");
 	}
 	return rc;
 }
@@ -1205,6 +1238,27 @@ fix_bits(struct qcow2_fix *fx, struct report *rp, const struct report *rd)
 
 static void	fx_release(struct qcow2_fix *fx);
 
+/*
+ * Before the structure step runs again: forget what its walk and the
+ * rewrites after it decided (the plan has all of it now).
+ */
+static void
+fx_restart(struct qcow2_fix *fx)
+{
+	qcow2_snaptab_release(&fx->snaps);
+	free(fx->snap_drop);
+	free(fx->bm_drop);
+	fx->snap_drop = fx->bm_drop = NULL;
+	fx->snap_n = 0;
+	fx->snap_rewrite = fx->snap_drop_all = fx->bm_drop_all = false;
+	fx->snap_id = fx->bm_id = PR_COUNT;
+	fx->hdr_autoclear = 0;
+	fx->hdr_padding = false;
+	fx->novf = 0;
+	fx->nzeros = 0;
+	fx->tables_copied = fx->data_copied = 0;
+}
+
 /* The survey: a structure step that plans nothing; fx keeps its kinds. */
 static int
 survey(struct qcow2_fix *fx, const struct report *rp)
@@ -1216,7 +1270,6 @@ survey(struct qcow2_fix *fx, const struct report *rp)
 	memset(&sv, 0, sizeof(sv));
 	sv.img = fx->img;
 	sv.plan = fx->plan;
-	sv.level = fx->level;
 	sv.rebuild_id = sv.snap_id = sv.bm_id = PR_COUNT;
 	sv.survey = true;
 	sv.alloc_ceiling = UINT64_MAX;
@@ -1267,7 +1320,6 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	report_init(&rd);
 	fx.img = img;
 	fx.plan = rp->plan;
-	fx.level = rp->repair;
 	fx.rebuild_id = PR_COUNT;
 	fx.snap_id = fx.bm_id = PR_COUNT;
 	fx.alloc_ceiling = UINT64_MAX;
@@ -1280,14 +1332,29 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 		goto out;
 	if ((rc = step(&fx, QCOW2_FIX_STRUCT, &ra, rp)) != 0 ||
 	    (rc = fix_structure(&fx, &ra)) != 0 ||
-	    (rc = take(rp, &ra, QCOW2_FIX_STRUCT)) != 0)
+	    (rc = take(rp, &ra, QCOW2_FIX_STRUCT, false)) != 0)
 		goto out;
+	/* Tables copied away from other metadata get their entries fixed. */
+	if (fx.tables_copied > 0) {
+		struct report	ra2;
+
+		fx_restart(&fx);
+		rc = step(&fx, QCOW2_FIX_STRUCT, &ra2, rp);
+		if (rc == 0)
+			rc = fix_structure(&fx, &ra2);
+		if (rc == 0)
+			rc = take(rp, &ra2, QCOW2_FIX_STRUCT, true);
+		ra2.plan = NULL;
+		report_release(&ra2);
+		if (rc != 0)
+			goto out;
+	}
 
 	/* B: the refcounts. */
 	lfixed = fx.lfixed;
 	fx.rebuild_id = PR_COUNT;
 	if ((rc = step(&fx, QCOW2_FIX_REFCOUNT, &rb, rp)) != 0 ||
-	    (rc = take(rp, &rb, QCOW2_FIX_REFCOUNT)) != 0 ||
+	    (rc = take(rp, &rb, QCOW2_FIX_REFCOUNT, false)) != 0 ||
 	    (rc = qcow2_refcounts_fix(&fx)) != 0)
 		goto out;
 
@@ -1297,8 +1364,16 @@ repair_plan(struct img *img, struct report *rp, const char *orig,
 	copied = rb.seen[PR_QCOW2_COPIED_L2] + rb.seen[PR_QCOW2_COPIED_DATA];
 	other -= copied < other ? copied : other;
 	fx.copied_all_ok = other == 0;
+	/* What each cluster is now: copies no longer share. */
+	if (fx.tables_copied > 0 || fx.data_copied > 0) {
+		free(fx.kinds);
+		fx.kinds = NULL;
+		fx.nkinds = 0;
+		if ((rc = survey(&fx, rp)) != 0)
+			goto out;
+	}
 	if ((rc = step(&fx, QCOW2_FIX_COPIED, &rc3, rp)) != 0 ||
-	    (rc = take(rp, &rc3, QCOW2_FIX_COPIED)) != 0)
+	    (rc = take(rp, &rc3, QCOW2_FIX_COPIED, false)) != 0)
 		goto out;
 
 	/* D: check the result; it must not be worse anywhere. */
