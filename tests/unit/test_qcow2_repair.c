@@ -798,6 +798,68 @@ test_copy_rebase(void)
 	qcow2_fix_release(&f);
 }
 
+/* A version 2 image over a backing file: data past the end reads zeros. */
+static void
+test_v2_backing_zeros(void)
+{
+	struct qcow2_fix	 f;
+	struct run		 r;
+	char			 braw[64];
+	FILE			*fp;
+
+	snprintf(braw, sizeof(braw), "/tmp/base-q2r.raw");
+	CU_ASSERT_FATAL((fp = fopen(braw, "wb")) != NULL);
+	fputs("backing data", fp);
+	fclose(fp);
+	CU_ASSERT_FATAL(qcow2_fix_init(&f, 2, 16, 4, GUEST, false) == 0);
+	CU_ASSERT_FATAL(qcow2_fix_write(&f, 0, 0x11) == 0x50000);
+	qcow2_fix_put64(&f, 8, 0x400);
+	qcow2_fix_put32(&f, 16, (uint32_t)strlen(braw));
+	memcpy(f.buf + 0x400, braw, strlen(braw));
+	qcow2_fix_l2_set(&f, 0, 3, 0, 1ULL << 63 | 0x2000000);
+	repair(&f, REPAIR_LEAKS | REPAIR_ALL, false, &r);
+	CU_ASSERT_EQUAL(r.rrc, 0);
+	CU_ASSERT(clean(&r));
+	/* A new cluster of zeros, not unallocated (the backing file). */
+	CU_ASSERT(plan_size_after(r.rp.plan) > r.olen);
+	same_guest(&r, 3 * CS);
+	done(&r);
+	qcow2_fix_release(&f);
+	unlink(braw);
+}
+
+static void
+test_more_shared(void)
+{
+	struct qcow2_fix	f;
+	struct run		r;
+
+	/*
+	 * L1[0] names the refcount block: the copy of that "L2 table" is
+	 * fixed in a second pass (its entries name clusters past the end).
+	 */
+	base(&f, 3, 4, false);
+	qcow2_fix_l1_set(&f, 0, 1ULL << 63 | f.refblock);
+	repair(&f, REPAIR_LEAKS | REPAIR_ALL, false, &r);
+	CU_ASSERT_EQUAL(r.rrc, 0);
+	CU_ASSERT(clean(&r));
+	CU_ASSERT(r.rp.seen[PR_QCOW2_SHARED_CLUSTER] >= 1);
+	done(&r);
+	qcow2_fix_release(&f);
+
+	/* A snapshot whose L1 table lies past the end is dropped. */
+	base(&f, 3, 4, false);
+	CU_ASSERT_FATAL(qcow2_fix_snapshot(&f, "s1") == 0);
+	qcow2_fix_put64(&f, f.snaptab, 0x10000000);
+	repair(&f, REPAIR_LEAKS | REPAIR_ALL, false, &r);
+	CU_ASSERT_EQUAL(r.rrc, 0);
+	CU_ASSERT(clean(&r));
+	CU_ASSERT_PTR_NOT_NULL(change_of(&r.rp, PR_QCOW2_REF_PAST_EOF));
+	same_guest(&r, 0);
+	done(&r);
+	qcow2_fix_release(&f);
+}
+
 int	suite_qcow2_repair(void);
 
 int
@@ -824,5 +886,9 @@ suite_qcow2_repair(void)
 	CU_add_test(s, "refcount table and blocks", test_refblocks);
 	CU_add_test(s, "-o elsewhere: the backing name follows",
 	    test_copy_rebase);
+	CU_add_test(s, "version 2 over a backing file: zeros stay",
+	    test_v2_backing_zeros);
+	CU_add_test(s, "tables on metadata, snapshots past the end",
+	    test_more_shared);
 	return 0;
 }
