@@ -140,8 +140,7 @@ plan_json(const struct plan *p)
 			json_object_object_add(o, "new",
 			    json_object_new_string(""));
 			json_object_object_add(o, "resize",
-			    json_object_new_string(c->shrink ? "shrink" :
-			    "grow"));
+			    json_object_new_boolean(true));
 			json_object_object_add(o, "file-length",
 			    json_object_new_int64((int64_t)plan_size_after(p)));
 		} else {
