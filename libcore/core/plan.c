@@ -428,12 +428,21 @@ plan_size_after(const struct plan *p)
 	return p->sized ? p->size : p->real_size;
 }
 
+/*
+ * Changes this close together are written as one (the bytes between
+ * them as they are): every write costs the undo file a synced record.
+ */
+#define PLAN_GAP	512
+#define PLAN_RUN_MAX	(64u << 20)
+
 int
 plan_apply(struct img *img, struct plan *p, const struct report *rp)
 {
 	const struct plan_ext	*e;
-	size_t			 i;
-	int			 rc;
+	uint8_t			*buf = NULL;
+	uint64_t		 start, end;
+	size_t			 i, j, k;
+	int			 rc = 0;
 
 	if (rp->dry_run || p == NULL || !p->sized)
 		return 0;
@@ -450,18 +459,38 @@ plan_apply(struct img *img, struct plan *p, const struct report *rp)
 	/* Grow first: new clusters are written before anything names them. */
 	if (p->size > img->size && (rc = img_truncate(img, p->size)) != 0)
 		return rc;
-	/* Then from the end of the file back: the header last. */
+	/* Then from the end of the file back, in runs: the header last. */
 	for (i = p->n; i-- > 0;) {
 		e = &p->x[i];
 		if (!ext_changes(e))	/* past the old end: zeros already */
 			continue;
-		if ((rc = img_pwrite(img, e->off, e->after,
-		    (size_t)e->len)) != 0)
-			return rc;
+		end = e->off + e->len;
+		for (j = i; j > 0 && p->x[j].off - (p->x[j - 1].off +
+		    p->x[j - 1].len) <= PLAN_GAP && end - p->x[j - 1].off <=
+		    PLAN_RUN_MAX; j--)
+			;
+		start = p->x[j].off;
+		free(buf);
+		if ((buf = malloc((size_t)(end - start))) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
+		/* The bytes between the changes, as the file has them. */
+		if ((rc = img_pread_zf(img, start, buf, (size_t)(end - start),
+		    NULL)) != 0)
+			break;
+		for (k = j; k <= i; k++)
+			memcpy(buf + (p->x[k].off - start), p->x[k].after,
+			    (size_t)p->x[k].len);
+		if ((rc = img_pwrite(img, start, buf, (size_t)(end -
+		    start))) != 0)
+			break;
+		i = j;
 	}
-	if (p->size < img->size && (rc = img_truncate(img, p->size)) != 0)
-		return rc;
-	if (fdatasync(img->fd) != 0)
-		return -errno;
-	return 0;
+	free(buf);
+	if (rc == 0 && p->size < img->size)
+		rc = img_truncate(img, p->size);
+	if (rc == 0 && fdatasync(img->fd) != 0)
+		rc = -errno;
+	return rc;
 }

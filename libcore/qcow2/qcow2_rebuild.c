@@ -112,6 +112,14 @@ old_collect(const struct qcow2 *q, uint64_t ncnt, struct oldref *o)
 	return 0;
 }
 
+static int
+mm_cmp(const void *a, const void *b)
+{
+	const struct qcow2_mm	*x = a, *y = b;
+
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
 struct layout {
 	uint64_t	 first;		/* first new cluster */
 	uint64_t	*ranges;	/* block ranges, ascending */
@@ -277,6 +285,9 @@ qcow2_refcounts_fix(struct qcow2_fix *fx)
 			fx->rebuild_id = fx->mm[0].id;
 		return rebuild(fx);
 	}
+	/* In cluster order: each change lands at the plan's end. */
+	if (fx->nmm > 1)
+		qsort(fx->mm, fx->nmm, sizeof(*fx->mm), mm_cmp);
 	for (i = 0; i < fx->nmm; i++) {
 		rc = qcow2_ref_plan(fx, q, fx->mm[i].k, fx->mm[i].r2,
 		    fx->mm[i].id);
