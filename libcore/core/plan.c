@@ -225,6 +225,9 @@ ext_merge(struct plan *p, struct img *img, size_t i, size_t j, uint64_t off,
 	return 0;
 }
 
+/* Changes for one finding this close together are one change. */
+#define PLAN_NEAR	16
+
 /*
  * Extent e grows to end (> its end): the common case of a run of writes
  * in offset order, done in amortised time.
@@ -272,14 +275,15 @@ plan_write(struct plan *p, struct img *img, uint64_t off, const void *buf,
 	plan_size_init(p, img);
 	/*
 	 * Extents overlapping the new bytes merge with them; so does one
-	 * just before or after for the same finding (a run of refcounts).
+	 * a few bytes before or after for the same finding (a run of
+	 * refcounts, every other entry of a table): the plan stays short.
 	 */
 	i = ext_find(p, off);
-	if (i > 0 && p->x[i - 1].off + p->x[i - 1].len == off &&
+	if (i > 0 && p->x[i - 1].off + p->x[i - 1].len + PLAN_NEAR >= off &&
 	    p->x[i - 1].id == id)
 		i--;
-	for (j = i; j < p->n && (p->x[j].off < end || (p->x[j].off == end &&
-	    p->x[j].id == id)); j++)
+	for (j = i; j < p->n && (p->x[j].off < end || (p->x[j].off <= end +
+	    PLAN_NEAR && p->x[j].id == id)); j++)
 		;
 	if (i < j && j == i + 1 && p->x[i].off <= off) {
 		/* One extent, from its start on: grow it, write in place. */
