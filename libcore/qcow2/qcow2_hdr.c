@@ -427,24 +427,6 @@ qcow2_read_table(struct img *img, uint64_t off, uint64_t n, uint64_t **out)
 	return 0;
 }
 
-/* qemu's path_combine(): name relative to the folder of base. */
-static char *
-path_beside(const char *base, const char *name)
-{
-	const char	*slash = strrchr(base, '/');
-	char		*p;
-	size_t		 n;
-
-	if (name[0] == '/' || slash == NULL)
-		return strdup(name);
-	n = (size_t)(slash - base) + 1;
-	if ((p = malloc(n + strlen(name) + 1)) == NULL)
-		return NULL;
-	memcpy(p, base, n);
-	memcpy(p + n, name, strlen(name) + 1);
-	return p;
-}
-
 static void
 refuse(struct qcow2 *q, enum pr_id id, bool io, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -495,8 +477,12 @@ refusals(struct img *img, struct qcow2 *q)
 		refuse(q, PR_QCOW2_DATA_FILE_REQUIRED, true, "'data-file' is "
 		    "required for this image");
 	if (q->data_file && q->data_file_name != NULL && q->data_fd < 0) {
-		if ((path = path_beside(img->path, q->data_file_name)) ==
-		    NULL)
+		/*
+		 * QEMU 7.2 opens the data file by the name as the header
+		 * gives it: a relative name is relative to the working
+		 * folder, not to the image's (unlike a backing file).
+		 */
+		if ((path = strdup(q->data_file_name)) == NULL)
 			return -ENOMEM;
 		free(q->data_file_path);
 		q->data_file_path = path;
