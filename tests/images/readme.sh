@@ -38,9 +38,13 @@ cp -al "$T/images/0" "$T/images/1"
 rm "$T/images/1/2/5.qcow2"
 ln "$T/corrupt.qcow2" "$T/images/1/2/5.qcow2"
 
-# The stand-in for ssh: drop the options and the host, run the rest here.
+# The stand-in for ssh: drop the options and the host, run the rest here
+# in a login's environment (sshd always sets SHELL; GNU parallel's remote
+# wrapper runs the command with $SHELL, and CI may start us without it).
 cat > "$T/ssh" <<'EOF'
 #!/bin/sh
+SHELL=/bin/sh
+export SHELL
 while [ $# -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done
 shift
 [ "$1" = -- ] && shift
