@@ -152,6 +152,8 @@ struct img {
 	void			*priv;		/* the format's state */
 	bool			 has_key;
 	bool			 unrecognised;	/* forced, probe said 0 */
+	bool			 nowait_off;	/* no RWF_NOWAIT here */
+	bool			 scattered;	/* img_scattered() is on */
 	struct img		*backing;	/* opened by the chain map */
 	img_progress_fn		*progress;
 	void			*parg;
@@ -208,6 +210,22 @@ void	img_view_release(struct img_view *v);
  * while we decode (cold caches); a hint, never an error.
  */
 void	img_willneed(struct img *img, uint64_t off, uint64_t len);
+
+/*
+ * img_pread_zf() only from the page cache: -EAGAIN when a byte of the
+ * range would wait for the disk (nothing is read from it then), so a
+ * walker learns its caches are cold without paying for a probe.  Where
+ * the kernel cannot tell (no RWF_NOWAIT), or a plan is laid over the
+ * file, it reads as img_pread_zf().
+ */
+int	img_pread_cached(struct img *img, uint64_t off, void *buf, size_t len);
+
+/*
+ * Scattered small reads ahead: the kernel's readahead off (it would
+ * read, and on a sparse file zero-fill, the gaps between them) while the
+ * caller names each range with img_willneed(); false restores it.
+ */
+void	img_scattered(struct img *img, bool on);
 
 /*
  * Write len bytes at off; refuses on a read-only image.  With an undo

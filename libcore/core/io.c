@@ -7,7 +7,9 @@
  * image; with an undo file (undo.c) every write and every change of length
  * first saves what it replaces, durably.
  */
+#define _GNU_SOURCE		/* preadv2(), RWF_NOWAIT */
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -462,6 +464,52 @@ img_willneed(struct img *img, uint64_t off, uint64_t len)
 		len = img->size - off;
 	(void)posix_fadvise(img->fd, (off_t)off, (off_t)len,
 	    POSIX_FADV_WILLNEED);
+}
+
+int
+img_pread_cached(struct img *img, uint64_t off, void *buf, size_t len)
+{
+	struct iovec	iov;
+	size_t		n = 0, done = 0;
+	ssize_t		r;
+
+	if (img->plan != NULL || img->nowait_off)
+		return img_pread_zf(img, off, buf, len, NULL);
+	if (off < img->size)
+		n = img->size - off < len ? (size_t)(img->size - off) : len;
+	while (done < n) {
+		iov.iov_base = (uint8_t *)buf + done;
+		iov.iov_len = n - done;
+		r = preadv2(img->fd, &iov, 1, (off_t)(off + done), RWF_NOWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return -EAGAIN;
+		if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL ||
+		    errno == ENOSYS)) {
+			/* This file system cannot say: read, and stop asking. */
+			img->nowait_off = true;
+			return img_pread_zf(img, off, buf, len, NULL);
+		}
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -IMG_ERANGE;	/* shrank under us */
+		/* A short read stops at the first page not cached. */
+		if ((size_t)r < n - done)
+			return -EAGAIN;
+		done += (size_t)r;
+	}
+	memset((uint8_t *)buf + n, 0, len - n);
+	return 0;
+}
+
+void
+img_scattered(struct img *img, bool on)
+{
+	img->scattered = on;
+	(void)posix_fadvise(img->fd, 0, 0, on ? POSIX_FADV_RANDOM :
+	    POSIX_FADV_NORMAL);
 }
 
 void

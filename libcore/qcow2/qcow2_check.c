@@ -33,6 +33,7 @@
 #include "core/banned.h"
 
 #define QCOW2_RBWIN_BYTES	(1ULL << 20)	/* refcount block window */
+#define QCOW2_RB_AHEAD		64		/* blocks named ahead, cold */
 #define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
 
 struct rbwin {
@@ -53,6 +54,7 @@ struct mismatch {
 
 
 struct ck {
+	uint64_t		 rb_ahead;	/* refcount blocks advised */
 	struct img		*img;
 	struct qcow2		*q;
 	struct report		*rp;
@@ -244,6 +246,20 @@ rbwin_load(struct ck *ck, struct rbwin *w, uint64_t t)
 	    off + (t1 - t) * q->cs)
 		t1++;
 	w->t0 = w->t1 = 0;
+	/*
+	 * The walk found the cache cold and turned the kernel's readahead
+	 * off (small clusters, qcow2_walk.c): name the next blocks instead.
+	 */
+	if (ck->img->scattered) {
+		if (ck->rb_ahead < t1)
+			ck->rb_ahead = t1;
+		for (; ck->rb_ahead < q->reftable_n && ck->rb_ahead < t1 +
+		    QCOW2_RB_AHEAD; ck->rb_ahead++)
+			if ((q->reftable[ck->rb_ahead] & QCOW2_REFT_RESERVED) ==
+			    0 && q->reftable[ck->rb_ahead] != 0)
+				img_willneed(ck->img, q->reftable[ck->rb_ahead] &
+				    QCOW2_REFT_OFFSET_MASK, q->cs);
+	}
 	/* Blocks inside the file are viewed; others read, zeros past EOF. */
 	if (img_view(ck->img, off, (size_t)((t1 - t) * q->cs), &w->v) == 0)
 		w->p = w->v.p;

@@ -4,6 +4,7 @@
  * refused writes on read-only images, the undo file and its replay,
  * format detection.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,32 @@ test_reads(void)
 	CU_ASSERT_EQUAL(b[7], 0);
 	CU_ASSERT_EQUAL(img_pread_zf(img, 1ULL << 50, b, 8, &got), 0);
 	CU_ASSERT_EQUAL(got, 0);
+	/* Cache-only reads: the same bytes and zero fill, or -EAGAIN. */
+	{
+		uint8_t	c[16];
+		int	rc;
+
+		CU_ASSERT_EQUAL(img_pread_zf(img, 6 * 65536 - 2, b, 8, NULL),
+		    0);
+		memset(c, 0xff, sizeof(c));
+		rc = img_pread_cached(img, 6 * 65536 - 2, c, 8);
+		CU_ASSERT(rc == 0 || rc == -EAGAIN);
+		if (rc == 0) {
+			CU_ASSERT_EQUAL(memcmp(c, b, 8), 0);
+		}
+		/* Just read: in the page cache, so no -EAGAIN. */
+		memset(c, 0xff, sizeof(c));
+		(void)img_pread(img, 0x50000, b, 4);
+		CU_ASSERT_EQUAL(img_pread_cached(img, 0x50000, c, 4), 0);
+		CU_ASSERT_EQUAL(memcmp(c, b, 4), 0);
+		CU_ASSERT_EQUAL(img_pread_cached(img, 1ULL << 50, c, 8), 0);
+		CU_ASSERT_EQUAL(c[0], 0);
+		CU_ASSERT_EQUAL(c[7], 0);
+		img_scattered(img, true);
+		CU_ASSERT_EQUAL(img_pread(img, 0x50000, c, 4), 0);
+		CU_ASSERT_EQUAL(c[0], 0x5a);
+		img_scattered(img, false);
+	}
 	/* A view: no copy, the same bytes, and the same bounds. */
 	{
 		struct img_view	v;
