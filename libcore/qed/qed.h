@@ -165,6 +165,8 @@ qed_bm_set(struct qed_bm *bm, uint64_t i, bool *was)
 	return 0;
 }
 bool	qed_bm_test(const struct qed_bm *bm, uint64_t i);
+/* Set bits [from, from + n), a word at a time. */
+int	qed_bm_set_range(struct qed_bm *bm, uint64_t from, uint64_t n);
 /* First index in [from, to) whose bit equals val, or to. */
 uint64_t qed_bm_next(const struct qed_bm *bm, uint64_t from, uint64_t to,
 	    bool val);
@@ -204,6 +206,12 @@ struct qed_visit {
 	void	*arg;
 	int	(*l1)(void *arg, struct qed_wpos *p);
 	int	(*l2)(void *arg, struct qed_wpos *p);
+	/*
+	 * May be NULL.  A run of n > 1 entries naming adjacent valid
+	 * clusters (*p->ep, *p->ep + cs, ...), all at once; 1 from it: not
+	 * taken, visit each entry with l2 instead.  It changes no entry.
+	 */
+	int	(*l2run)(void *arg, const struct qed_wpos *p, size_t n);
 	/* l2 only for entries naming a cluster (not unallocated or zero). */
 	bool	clusters_only;
 	int	(*ioerr)(void *arg, const struct qed_wpos *p, bool l1, int rc);

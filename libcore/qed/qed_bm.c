@@ -123,3 +123,36 @@ qed_bm_count_clear(const struct qed_bm *bm, uint64_t from, uint64_t to)
 	}
 	return n;
 }
+
+int
+qed_bm_set_range(struct qed_bm *bm, uint64_t from, uint64_t n)
+{
+	uint64_t	*pg, i, end, w0, w1, lo, hi, mask;
+	size_t		 p;
+
+	if (n == 0)
+		return 0;
+	if (from >= bm->nbits || n > bm->nbits - from)
+		return -IMG_ERANGE;
+	for (i = from, end = from + n; i < end; i = hi) {
+		p = (size_t)(i / QED_BM_PAGE_BITS);
+		hi = (uint64_t)(p + 1) * QED_BM_PAGE_BITS;
+		if (hi > end)
+			hi = end;
+		if ((pg = bm->pages[p]) == NULL) {
+			if ((pg = calloc(BM_WORDS, sizeof(*pg))) == NULL)
+				return -ENOMEM;
+			bm->pages[p] = pg;
+		}
+		/* Bits [lo, hi) of this page, a word at a time. */
+		lo = i % QED_BM_PAGE_BITS;
+		w1 = (hi - 1) % QED_BM_PAGE_BITS;
+		for (w0 = lo; w0 <= w1; w0 = (w0 / 64 + 1) * 64) {
+			mask = ~0ull << (w0 % 64);
+			if (w0 / 64 == w1 / 64)
+				mask &= ~0ull >> (63 - w1 % 64);
+			pg[w0 / 64] |= mask;
+		}
+	}
+	return 0;
+}

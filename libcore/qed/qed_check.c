@@ -273,6 +273,53 @@ qck_v_l2(void *arg, struct qed_wpos *p)
 }
 
 /*
+ * Visitor: n entries naming adjacent valid clusters from *p->ep, the
+ * common case of a written image, marked a word at a time.  Not taken (1)
+ * for the host map, or when a cluster is already marked: qck_v_l2() then
+ * reports each shared one.
+ */
+static int
+qck_v_l2run(void *arg, const struct qed_wpos *p, size_t n)
+{
+	struct qck		*ck = arg;
+	const struct qed_geom	*g = ck->g;
+	struct check_counts	*c = &ck->rp->c;
+	uint64_t		 d = *p->ep, k0 = d / g->cs, k, seg, idx;
+	uint64_t		 per = g->cs - 1;
+	int			 rc;
+
+	if (ck->hs != NULL ||
+	    qed_bm_next(&ck->tbm, k0, k0 + n, true) != k0 + n)
+		return 1;
+	/*
+	 * QEMU's index of cluster k is k + k / (cs - 1) (qed_qemu_index()):
+	 * consecutive within each stretch of cs - 1 clusters.
+	 */
+	for (k = k0; k < k0 + n; k += seg) {
+		seg = per - k % per;
+		if (seg > k0 + n - k)
+			seg = k0 + n - k;
+		idx = k + k / per;
+		if (qed_bm_next(&ck->qbm, idx, idx + seg, true) != idx + seg)
+			return 1;
+	}
+	for (k = k0; k < k0 + n; k += seg) {
+		seg = per - k % per;
+		if (seg > k0 + n - k)
+			seg = k0 + n - k;
+		if ((rc = qed_bm_set_range(&ck->qbm, k + k / per, seg)) != 0)
+			return rc;
+	}
+	if ((rc = qed_bm_set_range(&ck->tbm, k0, n)) != 0)
+		return rc;
+	c->allocated_clusters += n;
+	if (ck->last != 0 && ck->last + g->cs != d)
+		c->fragmented_clusters++;
+	ck->last = d + (n - 1) * g->cs;
+	return 0;
+}
+
+/*
  * Visitor: one L1 entry; an invalid one is zeroed when fixed, a table
  * sharing a cluster already marked is not read (qed_check_l1_table).
  */
@@ -622,6 +669,7 @@ qed_check_walk(struct img *img, struct report *rp, bool fix,
 	v.arg = &ck;
 	v.l1 = qck_v_l1;
 	v.l2 = qck_v_l2;
+	v.l2run = qck_v_l2run;
 	v.clusters_only = true;		/* qck_v_l2 skips the others */
 	v.ioerr = qck_v_ioerr;
 	v.flush = qck_v_flush;

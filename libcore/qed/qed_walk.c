@@ -31,6 +31,26 @@ chunk(uint64_t from, uint64_t to)
 	    QED_CHUNK_ENTRIES;
 }
 
+/*
+ * The number of entries from k naming adjacent valid clusters: the first
+ * valid and the last inside the file make all of them valid.
+ */
+static size_t
+run_of(const struct qed_geom *g, const uint64_t *ent, size_t k, size_t cnt)
+{
+	size_t	r = 1;
+
+	if (ent[k] == QED_L2_UNALLOC || ent[k] == QED_L2_ZERO ||
+	    qed_cluster_off_check(g, ent[k]) != QED_OFF_OK)
+		return 0;
+	while (k + r < cnt && ent[k + r] == ent[k] + r * g->cs)
+		r++;
+	while (r > 1 && qed_cluster_off_check(g, ent[k + r - 1]) !=
+	    QED_OFF_OK)
+		r--;
+	return r;
+}
+
 /* Entries [a, b) of the L2 table p->toff; 0, or what stops the walk. */
 static int
 walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
@@ -39,7 +59,7 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 	const struct qed_geom	*g = &((const struct qed *)img->priv)->g;
 	struct qed_wpos		 p;
 	uint64_t		 base;
-	size_t			 k, cnt;
+	size_t			 k, cnt, r;
 	bool			 dirty;
 	int			 rc;
 
@@ -61,6 +81,22 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 			if (v->clusters_only && (ent[k] == QED_L2_UNALLOC ||
 			    ent[k] == QED_L2_ZERO))
 				continue;
+			if (v->l2run != NULL && (r = run_of(g, ent, k,
+			    cnt)) > 1) {
+				memset(&p, 0, sizeof(p));
+				p.l1i = l1->l1i;
+				p.toff = l1->toff;
+				p.j = base + k;
+				p.first = base;
+				p.cnt = cnt;
+				p.ep = &ent[k];
+				if ((rc = v->l2run(v->arg, &p, r)) == 0) {
+					k += r - 1;
+					continue;
+				}
+				if (rc != 1)
+					return rc;
+			}
 			memset(&p, 0, sizeof(p));
 			p.l1i = l1->l1i;
 			p.toff = l1->toff;

@@ -322,6 +322,58 @@ test_shared(void)
 	qed_fix_release(&f);
 }
 
+/*
+ * Adjacent clusters are marked as one run; a cluster of a run named
+ * again, after it or before it, is still found, at its entry.
+ */
+static void
+test_runs(void)
+{
+	struct qed_fix	 f;
+	struct report	 rp;
+	const struct finding *fd;
+	int		 crc;
+
+	base(&f);
+	/* Guest clusters 1-3 at host 0xa0000-0xc0000: a run of 3. */
+	CU_ASSERT_EQUAL(qed_fix_write(&f, 1 * 65536, 0x21), 0xa0000);
+	CU_ASSERT_EQUAL(qed_fix_write(&f, 2 * 65536, 0x22), 0xb0000);
+	CU_ASSERT_EQUAL(qed_fix_write(&f, 3 * 65536, 0x23), 0xc0000);
+	CU_ASSERT_EQUAL_FATAL(fix_check(&f, &rp, &crc), 0);
+	CU_ASSERT_EQUAL(crc, 0);
+	CU_ASSERT_EQUAL(rp.c.corruptions, 0);
+	CU_ASSERT_EQUAL(rp.c.leaks, 0);
+	CU_ASSERT_EQUAL(rp.c.allocated_clusters, 4);
+	/* 0x50000, then 0xa0000: one jump. */
+	CU_ASSERT_EQUAL(rp.c.fragmented_clusters, 1);
+	report_release(&rp);
+
+	/* Named again after the run. */
+	qed_fix_l2_set(&f, 0, 9, 0xb0000);
+	CU_ASSERT_EQUAL_FATAL(fix_check(&f, &rp, &crc), 0);
+	CU_ASSERT_EQUAL(rp.c.corruptions, 1);
+	CU_ASSERT_EQUAL(rp.c.allocated_clusters, 5);
+	CU_ASSERT_EQUAL(nfind(&rp, PR_QED_DATA_SHARED), 1);
+	fd = find(&rp, PR_QED_DATA_SHARED);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fd);
+	CU_ASSERT_STRING_EQUAL(fd->path, "L1[0] -> L2 @0x60000 [9]");
+	report_release(&rp);
+
+	/* Named before the run: the run's own entry is the second. */
+	qed_fix_l2_set(&f, 0, 9, 0);
+	qed_fix_l2_set(&f, 0, 0, 0xb0000);
+	CU_ASSERT_EQUAL_FATAL(fix_check(&f, &rp, &crc), 0);
+	CU_ASSERT_EQUAL(rp.c.corruptions, 1);
+	CU_ASSERT_EQUAL(rp.c.allocated_clusters, 4);
+	fd = find(&rp, PR_QED_DATA_SHARED);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fd);
+	CU_ASSERT_STRING_EQUAL(fd->path, "L1[0] -> L2 @0x60000 [2]");
+	/* 0x50000 is no longer named: a leak. */
+	CU_ASSERT_EQUAL(rp.c.leaks, 1);
+	report_release(&rp);
+	qed_fix_release(&f);
+}
+
 static void
 test_phantom_leak(void)
 {
@@ -570,6 +622,42 @@ test_bitmap(void)
 	CU_ASSERT_EQUAL(qed_bm_next(&bm, bm.nbits, bm.nbits + 9, true),
 	    bm.nbits + 9);
 	qed_bm_release(&bm);
+
+	/* Ranges, word-wise, against the same bits set one by one. */
+	{
+		struct qed_bm	one;
+		uint64_t	x, a, n, i, seed = 12345;
+		int		t;
+
+		CU_ASSERT_EQUAL_FATAL(qed_bm_init(&bm, 3 * QED_BM_PAGE_BITS),
+		    0);
+		CU_ASSERT_EQUAL_FATAL(qed_bm_init(&one, 3 * QED_BM_PAGE_BITS),
+		    0);
+		for (t = 0; t < 300; t++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			a = (seed >> 20) % bm.nbits;
+			x = (seed >> 8) % 7;
+			n = x == 0 ? 1 : x == 1 ? 64 : x == 2 ?
+			    QED_BM_PAGE_BITS : (seed >> 40) % 300;
+			if (n > bm.nbits - a)
+				n = bm.nbits - a;
+			CU_ASSERT_EQUAL(qed_bm_set_range(&bm, a, n), 0);
+			for (i = a, x = 0; i < a + n; i++)
+				x |= qed_bm_set(&one, i, &was) != 0;
+			CU_ASSERT_EQUAL(x, 0);
+		}
+		for (i = 0; i < bm.nbits; i += 64)
+			CU_ASSERT_EQUAL(qed_bm_next(&bm, i, i + 64, true) -
+			    i, qed_bm_next(&one, i, i + 64, true) - i);
+		CU_ASSERT_EQUAL(qed_bm_count_clear(&bm, 0, bm.nbits),
+		    qed_bm_count_clear(&one, 0, bm.nbits));
+		CU_ASSERT_EQUAL(qed_bm_set_range(&bm, bm.nbits - 1, 2),
+		    -IMG_ERANGE);
+		CU_ASSERT_EQUAL(qed_bm_set_range(&bm, bm.nbits - 1, 1), 0);
+		CU_ASSERT_EQUAL(qed_bm_set_range(&bm, 0, 0), 0);
+		qed_bm_release(&one);
+		qed_bm_release(&bm);
+	}
 	qed_bm_release(&bm);		/* idempotent */
 }
 
@@ -589,6 +677,7 @@ suite_qed_check(void)
 	CU_add_test(s, "bad L1 entries", test_l1_bad);
 	CU_add_test(s, "bad L2 entries", test_l2_bad);
 	CU_add_test(s, "double references", test_shared);
+	CU_add_test(s, "runs of adjacent clusters", test_runs);
 	CU_add_test(s, "phantom leak", test_phantom_leak);
 	CU_add_test(s, "open refusals", test_open_refusals);
 	CU_add_test(s, "map and info", test_map_info);
