@@ -123,8 +123,15 @@ def summary(runs):
 
 
 def measure(ours, theirs, files, cold, prep_each=None):
-    """Alternate ours and theirs N times; return both summaries."""
+    """Alternate ours and theirs N times; return both summaries.  Warm
+    rows whose files are too big to read whole (their data is the image's
+    payload) are primed by one untimed run of each command instead."""
     a, b = [], []
+    if not cold and not files:
+        for argv in (ours, theirs):
+            if prep_each:
+                prep_each()
+            run_once(argv)
     for _ in range(N):
         for argv, acc in ((ours, a), (theirs, b)):
             if prep_each:
@@ -250,6 +257,11 @@ def main():
         "qemu-img check", ">= 50x", check_of(lambda: qcow2(
             "q8g512-qemu.qcow2", "8G",
             "preallocation=metadata,cluster_size=512")))
+    row(rows, "check8g512-cold",
+        "imgcheck 8 GiB qcow2 512 B clusters, cold",
+        "qemu-img check", ">= 50x", check_of(lambda: qcow2(
+            "q8g512-qemu.qcow2", "8G",
+            "preallocation=metadata,cluster_size=512")), cold=True)
     row(rows, "check8t", "imgcheck 8 TiB qcow2 2 MiB clusters",
         "qemu-img check", ">= 3x", check_of(lambda: qcow2(
             "q8t2m.qcow2", "8T", "preallocation=metadata,cluster_size=2M")))

@@ -280,7 +280,9 @@ void	qcow2_compressed_range(const struct qcow2 *q, uint64_t e,
 /* qcow2_refcount.c: the computed counts and stored refcount lookups. */
 /*
  * One byte per host cluster: nearly every cluster is referenced once or
- * twice; counts from QCOW2_CNT_SPILL up live in a small hash table.
+ * twice; counts from QCOW2_CNT_SPILL up live in a small hash table.  With
+ * refcount width 1 a count is 0 or 1 (a second reference overflows and is
+ * not kept), so one bit per cluster holds it, as QEMU's own table does.
  */
 typedef uint8_t	qcow2_cnt_t;
 #define QCOW2_CNT_SPILL	0xffU
@@ -292,6 +294,8 @@ struct qcow2_spill {
 
 struct qcow2_counts {
 	qcow2_cnt_t		*a;	/* QCOW2_CNT_SPILL: see sp */
+	uint64_t		*bits;	/* refcount width 1: a bit per
+					   cluster, and a is NULL */
 	uint64_t		 n;	/* clusters covered */
 	uint64_t		 cap;
 	uint64_t		 max;	/* maximum refcount of the width */
@@ -320,7 +324,7 @@ qcow2_counts_len(const struct qcow2_counts *c)
 static inline uint64_t
 qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
 {
-	if (k < c->n && c->a[k] != QCOW2_CNT_SPILL)
+	if (k < c->n && c->a != NULL && c->a[k] != QCOW2_CNT_SPILL)
 		return c->a[k];
 	return qcow2_counts_get_slow(c, k);
 }
@@ -329,7 +333,7 @@ qcow2_counts_get(const struct qcow2_counts *c, uint64_t k)
 static inline int
 qcow2_counts_inc(struct qcow2_counts *c, uint64_t k, bool *overflow)
 {
-	if (k < c->n && c->a[k] < c->fastmax) {
+	if (k < c->n && c->a != NULL && c->a[k] < c->fastmax) {
 		c->a[k]++;
 		*overflow = false;
 		return 0;

@@ -874,7 +874,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	}
 	ck->mult = j->mult;
 	fast = !q->extl2 && !q->data_file && j->mult == 1 && ck->cl == NULL &&
-	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT);
+	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) && c->a != NULL;
 	note = active && j->flag;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
@@ -1539,10 +1539,13 @@ compare(struct ck *ck, uint64_t *highest)
 			 * file does not cost a loop step per cluster.
 			 */
 			const qcow2_cnt_t *a = ck->cnt->a;
+			const uint64_t	*bits = ck->cnt->bits;
 
 			for (k = k0; k < k1; k++) {
 				if ((k & 31) == 0 && k + 32 <= k1 &&
-				    zero32(a + k)) {
+				    k + 32 <= ck->cnt->n && (a != NULL ?
+				    zero32(a + k) : ((bits[k / 64] >>
+				    (k % 64)) & 0xffffffffULL) == 0)) {
 					k += 31;
 					continue;
 				}

@@ -6,7 +6,8 @@
  * per host cluster, sized from the file length (qemu grows it for ranges
  * that end less than one cluster past EOF; so do we).  Counts of 0xff
  * and above spill into a small hash table, so memory stays one byte per
- * host cluster whatever the refcount width.
+ * host cluster whatever the refcount width; with width 1 a bitmap, one
+ * bit per cluster.
  *
  * Stored refcounts are read through the refcount table: entry n / per
  * block names the block, entry n % per block holds the count ("Derived
@@ -32,7 +33,11 @@ qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	c->cap = nclusters + 16;
-	if ((c->a = calloc((size_t)c->cap, sizeof(*c->a))) == NULL) {
+	if (max == 1)
+		c->bits = calloc((size_t)(c->cap / 64 + 1), sizeof(*c->bits));
+	else
+		c->a = calloc((size_t)c->cap, sizeof(*c->a));
+	if (c->a == NULL && c->bits == NULL) {
 		free(c);
 		return -ENOMEM;
 	}
@@ -50,6 +55,7 @@ qcow2_counts_free(struct qcow2_counts *c)
 	if (c == NULL)
 		return;
 	free(c->a);
+	free(c->bits);
 	free(c->sp);
 	free(c);
 }
@@ -112,33 +118,72 @@ qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k)
 
 	if (k >= c->n)
 		return 0;
+	if (c->bits != NULL)
+		return (c->bits[k / 64] >> (k % 64)) & 1;
 	if (c->a[k] != CNT_SPILL)
 		return c->a[k];
 	e = spill_find(c, k);
 	return e != NULL ? e->v : CNT_SPILL;
 }
 
+/* Room for clusters [0, ncap), the new ones zero. */
+static int
+grow(struct qcow2_counts *c, uint64_t ncap)
+{
+	qcow2_cnt_t	*na;
+	uint64_t	*nb;
+
+	if (ncap > QCOW2_MAX_HOST_CLUSTERS + 16)
+		return -IMG_ELIMIT;
+	if (c->bits != NULL) {
+		nb = reallocarray(c->bits, (size_t)(ncap / 64 + 1),
+		    sizeof(*nb));
+		if (nb == NULL)
+			return -ENOMEM;
+		memset(nb + c->cap / 64 + 1, 0, (size_t)(ncap / 64 -
+		    c->cap / 64) * sizeof(*nb));
+		c->bits = nb;
+	} else {
+		na = reallocarray(c->a, (size_t)ncap, sizeof(*na));
+		if (na == NULL)
+			return -ENOMEM;
+		memset(na + c->cap, 0, (size_t)(ncap - c->cap) * sizeof(*na));
+		c->a = na;
+	}
+	c->cap = ncap;
+	return 0;
+}
+
+/* Count v (at most max) for cluster k < n. */
+static int
+put(struct qcow2_counts *c, uint64_t k, uint64_t v)
+{
+	if (c->bits != NULL) {
+		if (v != 0)
+			c->bits[k / 64] |= 1ULL << (k % 64);
+		else
+			c->bits[k / 64] &= ~(1ULL << (k % 64));
+		return 0;
+	}
+	if (v < CNT_SPILL) {
+		c->a[k] = (qcow2_cnt_t)v;
+		return 0;
+	}
+	c->a[k] = CNT_SPILL;
+	return spill_put(c, k, v);
+}
+
 int
 qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k, bool *overflow)
 {
-	qcow2_cnt_t	*na;
-	uint64_t	 v, ncap;
+	uint64_t	 v;
+	int		 rc;
 
 	*overflow = false;
 	if (k >= c->n) {
 		/* Only ranges ending < 1 cluster past EOF get here. */
-		if (k >= c->cap) {
-			ncap = k + 1 + c->cap / 8;
-			if (ncap > QCOW2_MAX_HOST_CLUSTERS + 16)
-				return -IMG_ELIMIT;
-			na = reallocarray(c->a, (size_t)ncap, sizeof(*na));
-			if (na == NULL)
-				return -ENOMEM;
-			memset(na + c->cap, 0, (size_t)(ncap - c->cap) *
-			    sizeof(*na));
-			c->a = na;
-			c->cap = ncap;
-		}
+		if (k >= c->cap && (rc = grow(c, k + 1 + c->cap / 8)) != 0)
+			return rc;
 		c->n = k + 1;
 	}
 	v = qcow2_counts_get(c, k);
@@ -146,13 +191,7 @@ qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k, bool *overflow)
 		*overflow = true;
 		return 0;
 	}
-	v++;
-	if (v < CNT_SPILL) {
-		c->a[k] = (qcow2_cnt_t)v;
-		return 0;
-	}
-	c->a[k] = CNT_SPILL;
-	return spill_put(c, k, v);
+	return put(c, k, v + 1);
 }
 
 uint64_t
@@ -205,11 +244,5 @@ qcow2_counts_add(struct qcow2_counts *c, uint64_t k, uint64_t m,
 		*novf += m - room;
 		m = room;
 	}
-	v += m;
-	if (v < CNT_SPILL) {
-		c->a[k] = (qcow2_cnt_t)v;
-		return 0;
-	}
-	c->a[k] = CNT_SPILL;
-	return spill_put(c, k, v);
+	return put(c, k, v + m);
 }

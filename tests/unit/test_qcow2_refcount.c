@@ -45,6 +45,46 @@ test_counts(void)
 	CU_ASSERT_EQUAL(qcow2_counts_new(1ULL << 40, 1, &c), -IMG_ELIMIT);
 }
 
+/* Width 1: a bit per cluster, the second reference an overflow. */
+static void
+test_counts_width1(void)
+{
+	struct qcow2_counts	*c;
+	bool			 ovf;
+	uint64_t		 novf, i;
+
+	CU_ASSERT_EQUAL_FATAL(qcow2_counts_new(130, 1, &c), 0);
+	CU_ASSERT_PTR_NULL(c->a);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c->bits);
+	for (i = 0; i < 130; i += 3) {
+		CU_ASSERT_EQUAL(qcow2_counts_inc(c, i, &ovf), 0);
+		CU_ASSERT_FALSE(ovf);
+	}
+	for (i = 0; i < 130; i++)
+		CU_ASSERT_EQUAL(qcow2_counts_get(c, i), i % 3 == 0);
+	CU_ASSERT_EQUAL(qcow2_counts_inc(c, 63, &ovf), 0);
+	CU_ASSERT_TRUE(ovf);
+	CU_ASSERT_EQUAL(qcow2_counts_get(c, 63), 1);
+	/* +3 on a fresh cluster: one kept, two lost. */
+	CU_ASSERT_EQUAL(qcow2_counts_add(c, 64, 3, &novf), 0);
+	CU_ASSERT_EQUAL(novf, 2);
+	CU_ASSERT_EQUAL(qcow2_counts_get(c, 64), 1);
+	CU_ASSERT_EQUAL(qcow2_counts_get(c, 65), 0);
+	/* Growing far past the end keeps what was there, zeros the rest. */
+	CU_ASSERT_EQUAL(qcow2_counts_inc(c, 1000, &ovf), 0);
+	CU_ASSERT_EQUAL(qcow2_counts_len(c), 1001);
+	CU_ASSERT_EQUAL(qcow2_counts_add(c, 5000, 2, &novf), 0);
+	CU_ASSERT_EQUAL(novf, 1);
+	CU_ASSERT_EQUAL(qcow2_counts_len(c), 5001);
+	for (i = 0; i < 5001; i++)
+		if (qcow2_counts_get(c, i) != (i < 130 ? i % 3 == 0 ||
+		    i == 64 : i == 1000 || i == 5000))
+			break;
+	CU_ASSERT_EQUAL(i, 5001);
+	CU_ASSERT_EQUAL(qcow2_counts_get(c, 99999), 0);
+	qcow2_counts_free(c);
+}
+
 static void
 test_rb_widths(void)
 {
@@ -107,6 +147,7 @@ suite_qcow2_refcount(void)
 	if (s == NULL)
 		return -1;
 	CU_add_test(s, "computed counts", test_counts);
+	CU_add_test(s, "computed counts, width 1", test_counts_width1);
 	CU_add_test(s, "stored refcount widths", test_rb_widths);
 	CU_add_test(s, "L2 entry kinds and compressed ranges",
 	    test_compressed_desc);
