@@ -798,6 +798,35 @@ run_inc(qcow2_cnt_t *a, uint64_t r)
 		a[x]++;
 }
 
+/* Refcount width 1: are bits k .. k+r-1 all clear? */
+static inline bool
+bits_clear(const uint64_t *b, uint64_t k, uint64_t r)
+{
+	uint64_t	end = k + r, m;
+
+	for (; k < end; k = (k / 64 + 1) * 64) {
+		m = ~0ULL << (k % 64);
+		if (end - k < 64 - k % 64)
+			m &= ~(~0ULL << (end % 64));
+		if ((b[k / 64] & m) != 0)
+			return false;
+	}
+	return true;
+}
+
+static inline void
+bits_set(uint64_t *b, uint64_t k, uint64_t r)
+{
+	uint64_t	end = k + r, m;
+
+	for (; k < end; k = (k / 64 + 1) * 64) {
+		m = ~0ULL << (k % 64);
+		if (end - k < 64 - k % 64)
+			m &= ~(~0ULL << (end % 64));
+		b[k / 64] |= m;
+	}
+}
+
 /* OR the 2-bit COPIED summary v into clusters k .. k+r-1. */
 static inline void
 cf_fill(uint8_t *cf, uint64_t k, uint64_t r, unsigned v)
@@ -858,6 +887,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	uint64_t		 cs = q->cs, l2n = q->l2_size, esz = q->l2_entry_size;
 	uint64_t		 r, x;
 	qcow2_cnt_t		*a, fm;
+	uint64_t		*bits;
 	uint8_t			*cf;
 	bool			 fast, note;
 	int			 rc;
@@ -874,7 +904,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	}
 	ck->mult = j->mult;
 	fast = !q->extl2 && !q->data_file && j->mult == 1 && ck->cl == NULL &&
-	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT) && c->a != NULL;
+	    !qcow2_fixing(ck->fx, QCOW2_FIX_STRUCT);
 	note = active && j->flag;
 	/* Anything but COPIED and an aligned offset leaves the short path. */
 	bad = ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK) |
@@ -886,6 +916,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 	 * grow the counts.
 	 */
 	a = c->a;
+	bits = c->bits;
 	n = c->n;
 	fm = c->fastmax;
 	cf = ck->cf;
@@ -898,15 +929,20 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 			off = e & QCOW2_L2E_OFFSET_MASK;
 			k = off >> cb;
 			if ((e & bad) == 0 && off != 0 && off <= end &&
-			    k < n && a[k] < fm) {
+			    k < n && (a != NULL ? a[k] < fm :
+			    ((bits[k / 64] >> (k % 64)) & 1) == 0)) {
 				/*
 				 * Preallocated and freshly written images hold
 				 * long runs of adjacent clusters: count a run
 				 * in one pass when none of it is near the max.
 				 */
 				r = run_len(buf, i, l2n, e, cs, end, n - k);
-				if (r > 1 && run_below(a + k, r, fm)) {
-					run_inc(a + k, r);
+				if (r > 1 && (a != NULL ? run_below(a + k, r,
+				    fm) : bits_clear(bits, k, r))) {
+					if (a != NULL)
+						run_inc(a + k, r);
+					else
+						bits_set(bits, k, r);
 					i += r - 1;
 					if (!active)
 						continue;
@@ -926,7 +962,10 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 							    cb, LP("active L1"));
 					continue;
 				}
-				a[k]++;
+				if (a != NULL)
+					a[k]++;
+				else
+					bits[k / 64] |= 1ULL << (k % 64);
 				if (!active)
 					continue;
 				alloc++;
@@ -950,6 +989,7 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 		if ((rc = walk_l2_entry(ck, j, i, e, bm, active, &next)) != 0)
 			return rc;
 		a = c->a;
+		bits = c->bits;
 		n = c->n;
 	}
 	ck->rp->c.allocated_clusters += alloc;
