@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "qcow2/qcow2.h"
 #include "core/banned.h"
@@ -493,6 +494,259 @@ qd_is(const struct img_where *w, const char *cls)
 	return w != NULL && w->cls != NULL && strcmp(w->cls, cls) == 0;
 }
 
+/* A string of the image at off, len bytes, printable, into the meaning. */
+static int
+qd_string(struct img *img, uint64_t off, uint64_t len, struct img_field *f)
+{
+	char		b[IMG_FIELD_MEANING - 8];
+	size_t		n, i;
+	int		rc;
+
+	n = len < sizeof(b) ? (size_t)len : sizeof(b);
+	if ((rc = img_pread_zf(img, off, b, n, NULL)) != 0)
+		return rc;
+	qd_add(f, "\"");
+	for (i = 0; i < n; i++)
+		qd_add(f, "%c", b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '?');
+	qd_add(f, "\"%s", n < len ? "..." : "");
+	return 0;
+}
+
+/* A field of a record: [at, at + len) of the record at rec, named. */
+struct qd_rec_field {
+	uint32_t	at;
+	uint32_t	len;
+	const char	*name;
+};
+
+/*
+ * Which fixed field of a record holds byte off (rel bytes in): set f's
+ * name and value; the index into fl, or -1.
+ */
+static int
+qd_rec_field(struct img *img, const struct qd_rec_field *fl, size_t nfl,
+    const char *rec, uint64_t base, uint64_t rel, struct img_field *f)
+{
+	uint64_t	v;
+	size_t		k;
+
+	for (k = 0; k < nfl; k++) {
+		if (rel < fl[k].at || rel >= fl[k].at + fl[k].len)
+			continue;
+		if (qd_read_be(img, base + fl[k].at, fl[k].len, &v) != 0)
+			return -1;
+		qd_name(f, "%s.%s", rec, fl[k].name);
+		qd_set(f, base + fl[k].at, fl[k].len, v);
+		return (int)k;
+	}
+	return -1;
+}
+
+/* Snapshot table records (spec "Snapshots"), walked from the header. */
+static int
+qd_snapshot(struct img *img, const struct qcow2 *q, uint64_t off,
+    struct img_field *f)
+{
+	static const struct qd_rec_field fl[] = {
+		{ 0, 8, "l1_table_offset" }, { 8, 4, "l1_size" },
+		{ 12, 2, "id_str_size" }, { 14, 2, "name_size" },
+		{ 16, 4, "date_sec" }, { 20, 4, "date_nsec" },
+		{ 24, 8, "vm_clock_nsec" }, { 32, 4, "vm_state_size" },
+		{ 36, 4, "extra_data_size" },
+		{ 40, 8, "vm_state_size_large" }, { 48, 8, "disk_size" },
+		{ 56, 8, "icount" },
+	};
+	uint8_t		 h[QCOW2_SNAP_HDR_LEN];
+	uint64_t	 pos = q->h.snapshots_offset, rel, ids, names, extra;
+	uint64_t	 len, v;
+	uint32_t	 i;
+	char		 rec[32], date[40];
+	struct tm	 tm;
+	time_t		 t;
+	int		 k, rc;
+
+	for (i = 0; i < q->h.nb_snapshots && pos <= off; i++) {
+		if ((rc = img_pread(img, pos, h, sizeof(h))) != 0)
+			return rc;
+		ids = be16_at(h + 12);
+		names = be16_at(h + 14);
+		extra = be32_at(h + 36);
+		if (extra > QCOW2_MAX_SNAP_EXTRA)
+			return -IMG_ENOOP;	/* the check says why */
+		len = QCOW2_SNAP_HDR_LEN + extra + ids + names;
+		len = (len + 7) & ~7ULL;
+		if (off >= pos + len) {
+			pos += len;
+			continue;
+		}
+		rel = off - pos;
+		snprintf(rec, sizeof(rec), "snapshot[%" PRIu32 "]", i);
+		if (rel >= QCOW2_SNAP_HDR_LEN + extra) {
+			rel -= QCOW2_SNAP_HDR_LEN + extra;
+			if (rel < ids) {
+				qd_name(f, "%s.id", rec);
+				qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra, ids,
+				    0);
+				f->has_value = false;
+				return qd_string(img, f->off, ids, f);
+			}
+			if (rel < ids + names) {
+				qd_name(f, "%s.name", rec);
+				qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids,
+				    names, 0);
+				f->has_value = false;
+				return qd_string(img, f->off, names, f);
+			}
+			qd_name(f, "%s.padding", rec);
+			qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids + names,
+			    len - (QCOW2_SNAP_HDR_LEN + extra + ids + names), 0);
+			f->has_value = false;
+			return 0;
+		}
+		k = qd_rec_field(img, fl, sizeof(fl) / sizeof(fl[0]), rec, pos,
+		    rel, f);
+		if (k < 0 || (size_t)k >= 9 + extra / 8) {
+			qd_name(f, "%s.extra_data", rec);
+			qd_set(f, pos + QCOW2_SNAP_HDR_LEN, extra, 0);
+			f->has_value = false;
+			return 0;
+		}
+		v = f->value;
+		switch (k) {
+		case 0:
+			qd_add(f, "L1 table 0x%" PRIx64, v);
+			qd_target(f, v);
+			break;
+		case 4:
+			t = (time_t)v;
+			if (gmtime_r(&t, &tm) != NULL && strftime(date,
+			    sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
+				qd_add(f, "%s", date);
+			break;
+		case 6:
+			qd_add(f, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+			    ".%03" PRIu64 " of guest time",
+			    (uint64_t)(v / 3600000000000ULL),
+			    (uint64_t)(v / 60000000000ULL % 60),
+			    (uint64_t)(v / 1000000000ULL % 60),
+			    (uint64_t)(v / 1000000ULL % 1000));
+			break;
+		case 7:
+		case 9:
+			qd_add(f, "%s", v == 0 ? "no VM state" :
+			    "VM state bytes");
+			break;
+		case 10:
+			qd_add(f, "guest size %" PRIu64 " bytes", v);
+			break;
+		default:
+			break;
+		}
+		return 0;
+	}
+	return -IMG_ENOOP;
+}
+
+/* Bitmap directory entries (spec "Bitmaps"), walked from the extension. */
+static int
+qd_bitmap_dir(struct img *img, const struct qcow2 *q, uint64_t off,
+    struct img_field *f)
+{
+	static const struct qd_rec_field fl[] = {
+		{ 0, 8, "bitmap_table_offset" }, { 8, 4, "bitmap_table_size" },
+		{ 12, 4, "flags" }, { 16, 1, "type" },
+		{ 17, 1, "granularity_bits" }, { 18, 2, "name_size" },
+		{ 20, 4, "extra_data_size" },
+	};
+	uint8_t		 h[24];
+	uint64_t	 pos = q->bitmap_dir_offset, end, rel, name, extra, len;
+	uint64_t	 v;
+	uint32_t	 i;
+	char		 rec[32];
+	int		 k, rc;
+
+	end = pos + q->bitmap_dir_size;
+	for (i = 0; i < q->nb_bitmaps && pos < end && pos <= off; i++) {
+		if ((rc = img_pread(img, pos, h, sizeof(h))) != 0)
+			return rc;
+		name = be16_at(h + 18);
+		extra = be32_at(h + 20);
+		len = (sizeof(h) + extra + name + 7) & ~7ULL;
+		if (off >= pos + len) {
+			pos += len;
+			continue;
+		}
+		rel = off - pos;
+		snprintf(rec, sizeof(rec), "bitmap_dir[%" PRIu32 "]", i);
+		if (rel >= sizeof(h)) {
+			if (rel < sizeof(h) + extra)
+				qd_name(f, "%s.extra_data", rec);
+			else if (rel < sizeof(h) + extra + name) {
+				qd_name(f, "%s.name", rec);
+				qd_set(f, pos + sizeof(h) + extra, name, 0);
+				f->has_value = false;
+				return qd_string(img, f->off, name, f);
+			} else
+				qd_name(f, "%s.padding", rec);
+			qd_set(f, pos + sizeof(h), len - sizeof(h), 0);
+			f->has_value = false;
+			return 0;
+		}
+		if ((k = qd_rec_field(img, fl, sizeof(fl) / sizeof(fl[0]), rec,
+		    pos, rel, f)) < 0)
+			return -IMG_ENOOP;
+		v = f->value;
+		if (k == 0) {
+			qd_add(f, "bitmap table 0x%" PRIx64, v);
+			qd_target(f, v);
+		} else if (k == 2) {
+			qd_add(f, "%s", v == 0 ? "none" : "");
+			if (v & QCOW2_BME_IN_USE)
+				qd_add(f, "in use");
+			if (v & QCOW2_BME_AUTO)
+				qd_add(f, "%sauto", v & QCOW2_BME_IN_USE ?
+				    ", " : "");
+			if (v & ~(uint64_t)(QCOW2_BME_IN_USE | QCOW2_BME_AUTO))
+				qd_add(f, "%sreserved bits",
+				    v & (QCOW2_BME_IN_USE | QCOW2_BME_AUTO) ?
+				    ", " : "");
+		} else if (k == 3) {
+			qd_add(f, "%s", v == 1 ? "dirty tracking bitmap" :
+			    "unknown type");
+		} else if (k == 4 && v < 64) {
+			qd_add(f, "granularity %" PRIu64 " bytes",
+			    (uint64_t)1 << v);
+		}
+		return 0;
+	}
+	return -IMG_ENOOP;
+}
+
+/* A bitmap table entry (spec "Bitmap table"), i in the table at tab. */
+static int
+qd_bitmap_entry(struct img *img, const struct qcow2 *q, uint64_t tab,
+    uint64_t i, struct img_field *f)
+{
+	uint64_t	e;
+	int		rc;
+
+	if ((rc = qd_read_be(img, tab + i * 8, 8, &e)) != 0)
+		return rc;
+	qd_name(f, "bitmap_table[%" PRIu64 "]", i);
+	qd_set(f, tab + i * 8, 8, e);
+	if (e & QCOW2_BME_RESERVED)
+		qd_add(f, "reserved bits set, ");
+	if ((e & QCOW2_BME_OFFSET_MASK) != 0) {
+		qd_add(f, "data cluster 0x%" PRIx64, (uint64_t)(e &
+		    QCOW2_BME_OFFSET_MASK));
+		qd_target(f, e & QCOW2_BME_OFFSET_MASK);
+	} else
+		qd_add(f, "%s", e & QCOW2_BME_ALL_ONES ? "all ones" :
+		    "all zeros");
+	(void)q;
+	return 0;
+}
+
 int
 qcow2_describe(struct img *img, uint64_t off, const struct img_where *w,
     struct img_field *f)
@@ -528,6 +782,19 @@ qcow2_describe(struct img *img, uint64_t off, const struct img_where *w,
 		i = (off - w->run_off) / 8;
 		return qd_l1e(img, "snapshot L1", w->run_off, i, f);
 	}
+	if ((w == NULL || qd_is(w, "snapshot-table")) &&
+	    q->h.nb_snapshots > 0 && off >= q->h.snapshots_offset &&
+	    (rc = qd_snapshot(img, q, off, f)) != -IMG_ENOOP)
+		return rc;
+	if ((w == NULL || qd_is(w, "bitmap-directory")) &&
+	    q->has_bitmaps_ext && q->nb_bitmaps > 0 &&
+	    off >= q->bitmap_dir_offset && off - q->bitmap_dir_offset <
+	    q->bitmap_dir_size && (rc = qd_bitmap_dir(img, q, off, f)) !=
+	    -IMG_ENOOP)
+		return rc;
+	if (qd_is(w, "bitmap-table") && off >= w->run_off)
+		return qd_bitmap_entry(img, q, w->run_off,
+		    (off - w->run_off) / 8, f);
 	if ((w == NULL || qd_is(w, "refcount-block")) &&
 	    (t = qd_refblock_of(q, off)) >= 0)
 		return qd_refblock(img, q, (uint64_t)t, off & ~(q->cs - 1),

@@ -257,6 +257,104 @@ test_on_finding(void)
 	img_close(img);
 }
 
+/*
+ * The snapshot table (the fixture's one record "before" at 0x80000, its
+ * L1 table at 0x70000) and a bitmap directory made by hand: one bitmap
+ * "b0", directory at 0x90000, table at 0xa0000 with one all-ones entry.
+ */
+static void
+test_qcow2_snapshot_bitmaps(void)
+{
+	struct qcow2_fix	 f;
+	struct img		*img;
+	struct img_where	 ws = { "snapshot-table", "snapshot table",
+				    0x80000, 72 };
+	struct img_where	 wt = { "bitmap-table", "bitmap b0", 0xa0000,
+				    8 };
+	struct img_field	 fl;
+	uint64_t		 dir, tab;
+
+	CU_ASSERT_FATAL(qcow2_fix_init(&f, 3, 16, 4, 64ULL << 20, false) ==
+	    0);
+	CU_ASSERT_FATAL(qcow2_fix_write(&f, 0, 0x11) != 0);
+	CU_ASSERT_FATAL(qcow2_fix_write(&f, 1ULL << 20, 0x22) != 0);
+	CU_ASSERT_FATAL(qcow2_fix_snapshot(&f, "before") == 0);
+	CU_ASSERT_EQUAL_FATAL(f.snaptab, 0x80000);
+	dir = qcow2_fix_alloc(&f);
+	tab = qcow2_fix_alloc(&f);
+	CU_ASSERT_EQUAL_FATAL(dir, 0x90000);
+	CU_ASSERT_EQUAL_FATAL(tab, 0xa0000);
+	/* The bitmaps extension after the 112-byte header; autoclear bit 0. */
+	qcow2_fix_put32(&f, 112, 0x23852875);
+	qcow2_fix_put32(&f, 116, 24);
+	qcow2_fix_put32(&f, 120, 1);		/* nb_bitmaps */
+	qcow2_fix_put64(&f, 128, 32);		/* directory size */
+	qcow2_fix_put64(&f, 136, dir);
+	qcow2_fix_put64(&f, 88, 1);
+	qcow2_fix_put64(&f, dir, tab);		/* bitmap_table_offset */
+	qcow2_fix_put32(&f, dir + 8, 1);	/* bitmap_table_size */
+	qcow2_fix_put32(&f, dir + 12, 2);	/* flags: auto */
+	f.buf[dir + 16] = 1;			/* type */
+	f.buf[dir + 17] = 16;			/* granularity 64 KiB */
+	f.buf[dir + 18] = 0;
+	f.buf[dir + 19] = 2;			/* name_size */
+	memcpy(f.buf + dir + 24, "b0", 2);
+	qcow2_fix_put64(&f, tab, 1);		/* all ones */
+	img = open_tmp(save_qcow2, &f, "qcow2");
+	qcow2_fix_release(&f);
+	CU_ASSERT_FATAL(img != NULL);
+
+	/* Found from the header alone, or with the host map's word. */
+	CU_ASSERT_EQUAL(img_describe(img, 0x80003, NULL, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].l1_table_offset");
+	CU_ASSERT(fl.off == 0x80000 && fl.len == 8 && fl.value == 0x70000);
+	CU_ASSERT(fl.has_target && fl.target == 0x70000);
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "L1 table 0x70000");
+	CU_ASSERT_EQUAL(img_describe(img, 0x80010, &ws, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].date_sec");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "1970-01-01 00:00:00 UTC");
+	CU_ASSERT_EQUAL(img_describe(img, 0x80031, &ws, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].disk_size");
+	CU_ASSERT(fl.off == 0x80030 && fl.value == 64ULL << 20);
+	CU_ASSERT_EQUAL(img_describe(img, 0x80040, &ws, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].id");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "\"1\"");
+	CU_ASSERT_EQUAL(img_describe(img, 0x80043, &ws, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].name");
+	CU_ASSERT(fl.off == 0x80041 && fl.len == 6 && !fl.has_value);
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "\"before\"");
+	CU_ASSERT_EQUAL(img_describe(img, 0x80047, &ws, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "snapshot[0].padding");
+	/* Past the last record: nothing. */
+	CU_ASSERT_EQUAL(img_describe(img, 0x80048, &ws, &fl), -IMG_ENOOP);
+
+	CU_ASSERT_EQUAL(img_describe(img, 0x90004, NULL, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "bitmap_dir[0].bitmap_table_offset");
+	CU_ASSERT(fl.has_target && fl.target == 0xa0000);
+	CU_ASSERT_EQUAL(img_describe(img, 0x9000c, NULL, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "bitmap_dir[0].flags");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "auto");
+	CU_ASSERT_EQUAL(img_describe(img, 0x90011, NULL, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "bitmap_dir[0].granularity_bits");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "granularity 65536 bytes");
+	CU_ASSERT_EQUAL(img_describe(img, 0x90019, NULL, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "bitmap_dir[0].name");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "\"b0\"");
+	CU_ASSERT_EQUAL(img_describe(img, 0xa0002, &wt, &fl), 0);
+	CU_ASSERT_STRING_EQUAL(fl.name, "bitmap_table[0]");
+	CU_ASSERT_STRING_EQUAL(fl.meaning, "all ones");
+	/* The check agrees the image is sound (so the layout is real). */
+	{
+		struct report	rp;
+
+		report_init(&rp);
+		CU_ASSERT_EQUAL(img_check(img, &rp), 0);
+		CU_ASSERT_EQUAL(rp.c.corruptions + rp.c.leaks, 0);
+		report_release(&rp);
+	}
+	img_close(img);
+}
+
 int	suite_describe(void);
 
 int
@@ -269,6 +367,8 @@ suite_describe(void)
 	CU_add_test(s, "qcow2 header fields", test_qcow2_header);
 	CU_add_test(s, "qcow2 table entries", test_qcow2_tables);
 	CU_add_test(s, "qcow2 entry of a bad pointer", test_qcow2_entry);
+	CU_add_test(s, "qcow2 snapshot table and bitmap directory",
+	    test_qcow2_snapshot_bitmaps);
 	CU_add_test(s, "QED fields and entry", test_qed);
 	CU_add_test(s, "on_finding hook", test_on_finding);
 	return 0;
