@@ -223,6 +223,49 @@ keys m
 expect "m: the guest map" "Map: guest disk"
 quit "imgmap --host q"
 
+# A snapshot record and a bitmap directory entry of qemu's making: g to
+# each, its field decoded, Enter follows its pointer.
+qemu-img create -q -f qcow2 "$T/s.qcow2" 64M &&
+    qemu-io -f qcow2 -c "write -P 0x5a 0 64k" "$T/s.qcow2" > /dev/null &&
+    qemu-img snapshot -c before "$T/s.qcow2" &&
+    qemu-img bitmap --add "$T/s.qcow2" b0 ||
+    { echo "viewer.sh: FAIL: cannot make the snapshot image" >&2; exit 1; }
+set -- $(python3 - "$T/s.qcow2" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+snap = struct.unpack(">Q", b[64:72])[0]
+sl1 = struct.unpack(">Q", b[snap:snap + 8])[0]
+pos = struct.unpack(">I", b[100:104])[0]
+while True:
+    t, n = struct.unpack(">II", b[pos:pos + 8])
+    if t in (0, 0x23852875):
+        break
+    pos += 8 + (n + 7) // 8 * 8
+d = struct.unpack(">Q", b[pos + 24:pos + 32])[0]
+tab = struct.unpack(">Q", b[d:d + 8])[0]
+print(snap, sl1, d, tab)
+PY
+)
+start 100 30 "$BIN/imgcheck" --tui "$T/s.qcow2"
+expect "snapshot image: check done" "Findings: "
+keys g
+typed "$1"
+keys Enter
+expect "g to the snapshot table" \
+    "snapshot[0].l1_table_offset = $(printf '0x%x' "$2")"
+keys Enter
+expect "Enter follows the snapshot's L1" "$(hexat "$2")"
+keys g
+typed "$3"
+keys Enter
+expect "g to the bitmap directory" \
+    "bitmap_dir[0].bitmap_table_offset = $(printf '0x%x' "$4")"
+keys g
+typed "$(($3 + 17))"
+keys Enter
+expect "the bitmap's granularity" "granularity 65536 bytes"
+quit "snapshot image q"
+
 # 80x24, then a resize to 80x24 and to 120x40.
 start 80 24 "$BIN/imgmap" --tui "$T/c.qcow2"
 expect "80x24: legend" "legend:"
