@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -201,10 +202,49 @@ def wanted(rid):
     return not sel or rid in sel.split(",")
 
 
+def qcow2_meta(path):
+    """Bytes of qcow2 metadata: header cluster, L1, L2 tables, refcount
+    table and blocks (read from the header and tables here, not by us)."""
+    with open(path, "rb") as f:
+        h = f.read(72)
+        cb, l1n = struct.unpack(">I", h[20:24])[0], struct.unpack(
+            ">I", h[36:40])[0]
+        l1off, rtoff = struct.unpack(">QQ", h[40:56])
+        rtc = struct.unpack(">I", h[56:60])[0]
+        cs = 1 << cb
+        f.seek(l1off)
+        l1 = struct.unpack(">%dQ" % l1n, f.read(8 * l1n))
+        f.seek(rtoff)
+        rt = struct.unpack(">%dQ" % (rtc * cs // 8), f.read(rtc * cs))
+    return (cs + 8 * l1n + cs * sum(1 for e in l1 if e) + rtc * cs +
+            cs * sum(1 for e in rt if e))
+
+
+def qed_meta(path):
+    """Bytes of QED metadata: header clusters, L1 and L2 tables."""
+    with open(path, "rb") as f:
+        h = f.read(48)
+        cs, ts, hs = struct.unpack("<III", h[4:16])
+        l1off = struct.unpack("<Q", h[40:48])[0]
+        tb = ts * cs
+        f.seek(l1off)
+        l1 = struct.unpack("<%dQ" % (tb // 8), f.read(tb))
+    return hs * cs + tb + tb * sum(1 for e in l1 if e)
+
+
 def row(rows, rid, what, vs, target, make, cold=False, kind="faster",
-        prep_each=None):
+        prep_each=None, also_cold=True, meta=None):
     """make() builds the images (only for rows that run) and returns
-    (our argv, their argv, files to warm)."""
+    (our argv, their argv, files to warm).  A warm row runs cold too
+    (rid-cold) unless also_cold is False (a row of its own says cold);
+    meta(), when given, is the image's metadata size for the RSS bound
+    (1.5x metadata + 64 MiB)."""
+    if not cold and also_cold:
+        row(rows, rid, what, vs, target, make, False, kind, prep_each,
+            False, meta)
+        row(rows, rid + "-cold", what + ", cold", vs,
+            "(the warm row's)", make, True, kind, prep_each, False, meta)
+        return
     if not wanted(rid):
         return
     if cold and not (ROOT and COLD):
@@ -223,12 +263,21 @@ def row(rows, rid, what, vs, target, make, cold=False, kind="faster",
     else:
         r["ratio"] = 1 / ratio if ratio else 0.0
         shown = "%.2fx its time" % r["ratio"]
+    bound = ""
+    if meta is not None:
+        mb = meta()
+        r["metadata_bytes"] = mb
+        r["rss_bound_kib"] = int((1.5 * mb + (64 << 20)) / 1024)
+        r["rss_ok"] = o["rss_kib"] <= r["rss_bound_kib"]
+        bound = "; RSS %s (bound %d KiB: 1.5x %.1f MiB metadata + 64 MiB)" % (
+            "ok" if r["rss_ok"] else "OVER", r["rss_bound_kib"],
+            mb / 1048576)
     rows.append(r)
     print("%-44s ours %7.3f s (%.3f-%.3f, sys %.3f, %6d KiB) | %s "
-          "%7.3f s (sys %.3f, %6d KiB) | %s, target %s" % (
+          "%7.3f s (sys %.3f, %6d KiB) | %s, target %s%s" % (
               what, o["median"], o["min"], o["max"], o["sys_median"],
               o["rss_kib"], vs, t["median"], t["sys_median"], t["rss_kib"],
-              shown, target), flush=True)
+              shown, target, bound), flush=True)
 
 
 def main():
@@ -250,29 +299,37 @@ def main():
         return lambda: ([chk, "-q", img()], ["qemu-img", "check", "-q",
                                              img()], [img()])
     row(rows, "check1t", "imgcheck 1 TiB qcow2 prealloc, warm",
-        "qemu-img check", ">= 10x", check_of(q1t))
+        "qemu-img check", ">= 10x", check_of(q1t), also_cold=False,
+        meta=lambda: qcow2_meta(q1t()))
     row(rows, "check1t-cold", "imgcheck 1 TiB qcow2 prealloc, cold",
-        "qemu-img check", ">= 5x", check_of(q1t), cold=True)
+        "qemu-img check", ">= 5x", check_of(q1t), cold=True,
+        meta=lambda: qcow2_meta(q1t()))
+    def q8g():
+        return qcow2("q8g512-qemu.qcow2", "8G",
+                     "preallocation=metadata,cluster_size=512")
     row(rows, "check8g512", "imgcheck 8 GiB qcow2 512 B clusters",
-        "qemu-img check", ">= 50x", check_of(lambda: qcow2(
-            "q8g512-qemu.qcow2", "8G",
-            "preallocation=metadata,cluster_size=512")))
+        "qemu-img check", ">= 50x", check_of(q8g), also_cold=False,
+        meta=lambda: qcow2_meta(q8g()))
     row(rows, "check8g512-cold",
         "imgcheck 8 GiB qcow2 512 B clusters, cold",
-        "qemu-img check", ">= 50x", check_of(lambda: qcow2(
-            "q8g512-qemu.qcow2", "8G",
-            "preallocation=metadata,cluster_size=512")), cold=True)
+        "qemu-img check", "(the warm row's)", check_of(q8g), cold=True,
+        meta=lambda: qcow2_meta(q8g()))
+    def q8t():
+        return qcow2("q8t2m.qcow2", "8T",
+                     "preallocation=metadata,cluster_size=2M")
     row(rows, "check8t", "imgcheck 8 TiB qcow2 2 MiB clusters",
-        "qemu-img check", ">= 3x", check_of(lambda: qcow2(
-            "q8t2m.qcow2", "8T", "preallocation=metadata,cluster_size=2M")))
+        "qemu-img check", ">= 3x", check_of(q8t),
+        meta=lambda: qcow2_meta(q8t()))
     row(rows, "checkqed", "imgcheck 64 GiB QED, 16 GiB written",
         "qemu-img check", ">= 3x",
         lambda: ([chk, "-q", qed64()], ["qemu-img", "check", "-q",
-                                        qed64()], []))
+                                        qed64()], []),
+        meta=lambda: qed_meta(qed64()))
     row(rows, "map1t", "imgmap --output=json 1 TiB qcow2",
         "qemu-img map", ">= 20x",
         lambda: ([mapt, "--output=json", q1t()],
-                 ["qemu-img", "map", "--output=json", q1t()], [q1t()]))
+                 ["qemu-img", "map", "--output=json", q1t()], [q1t()]),
+        meta=lambda: qcow2_meta(q1t()))
     if shutil.which("lz4"):
         row(rows, "sparse", "imgcheck 4 GiB lz4 sparse stream", "lz4 -t",
             "<= 1x", lambda: ([chk, "-q", sparse4g()[0]],
@@ -294,11 +351,23 @@ def main():
         "cp --sparse=always", "<= 2x",
         lambda: ([rep, "-q", "-r", "all", "-o", out, qed64()],
                  ["cp", "--sparse=always", qed64(), cpo], []),
-        kind="ratio", prep_each=clean)
+        kind="ratio", prep_each=clean, meta=lambda: qed_meta(qed64()))
     clean()
-    with open(os.path.join("build", "bench.json"), "w") as f:
+    path = os.path.join("build", "bench.json")
+    if os.environ.get("BENCH_ROWS") and os.path.exists(path):
+        # A subset replaces its own rows in the last full table.
+        try:
+            with open(path) as f:
+                old = json.load(f)
+            ids = {r["id"] for r in rows}
+            rows = [r for r in old.get("rows", []) if r["id"] not in ids] \
+                + rows
+        except (OSError, ValueError, KeyError):
+            pass
+    with open(path + ".tmp", "w") as f:
         json.dump({"machine": m, "runs": N, "rows": rows}, f, indent=1)
-    print("bench: build/bench.json written")
+    os.rename(path + ".tmp", path)
+    print("bench: %s written" % path)
 
 
 if __name__ == "__main__":
