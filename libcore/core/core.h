@@ -206,6 +206,21 @@ int	img_view(struct img *img, uint64_t off, size_t len,
 void	img_view_release(struct img_view *v);
 
 /*
+ * Helpers for a format's describe (core/describe.c): the field's name,
+ * its meaning appended (never past its end), its place and raw value, the
+ * offset it points at, and a len-byte (1..8) integer of the image read
+ * through the bounded reader.
+ */
+void	fld_name(struct img_field *f, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	fld_add(struct img_field *f, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	fld_set(struct img_field *f, uint64_t off, uint64_t len, uint64_t v);
+void	fld_target(struct img_field *f, uint64_t t);
+int	fld_read(struct img *img, uint64_t off, uint32_t len, bool big_endian,
+	    uint64_t *v);
+
+/*
  * Tell the kernel [off, off + len) will be read soon, so it reads ahead
  * while we decode (cold caches); a hint, never an error.
  */

@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,74 +58,6 @@ static const struct qd_hfield {
 	{ 105, 7, 3, "header.padding" },
 };
 
-/* Append to the meaning, never past its end. */
-static void
-qd_add(struct img_field *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-qd_add(struct img_field *f, const char *fmt, ...)
-{
-	size_t	n = strlen(f->meaning);
-	va_list	va;
-
-	if (n + 1 >= sizeof(f->meaning))
-		return;
-	va_start(va, fmt);
-	vsnprintf(f->meaning + n, sizeof(f->meaning) - n, fmt, va);
-	va_end(va);
-}
-
-static void
-qd_name(struct img_field *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-qd_name(struct img_field *f, const char *fmt, ...)
-{
-	va_list	va;
-
-	va_start(va, fmt);
-	vsnprintf(f->name, sizeof(f->name), fmt, va);
-	va_end(va);
-}
-
-/* Read a big-endian field of len (1..8) bytes at off into *v. */
-static int
-qd_read_be(struct img *img, uint64_t off, uint32_t len, uint64_t *v)
-{
-	uint8_t		b[8];
-	struct rd	r;
-	uint32_t	i;
-	int		rc;
-
-	if (len == 0 || len > sizeof(b))
-		return -IMG_EINVAL;
-	if ((rc = img_pread_zf(img, off, b, len, NULL)) != 0)
-		return rc;
-	rd_init(&r, b, len);
-	*v = 0;
-	for (i = 0; i < len; i++)
-		*v = *v << 8 | rd_u8(&r);
-	return rd_end(&r);
-}
-
-static void
-qd_set(struct img_field *f, uint64_t off, uint64_t len, uint64_t v)
-{
-	f->off = off;
-	f->len = len;
-	f->value = v;
-	f->has_value = len <= 8;
-}
-
-static void
-qd_target(struct img_field *f, uint64_t t)
-{
-	f->target = t;
-	f->has_target = true;
-}
-
 /* Feature bit names (header 72..95). */
 static void
 qd_features(struct img_field *f, uint64_t v, const char *const *names,
@@ -136,16 +67,16 @@ qd_features(struct img_field *f, uint64_t v, const char *const *names,
 	bool	first = true;
 
 	if (v == 0) {
-		qd_add(f, "none");
+		fld_add(f, "none");
 		return;
 	}
 	for (i = 0; i < 64; i++) {
 		if (!(v & (1ULL << i)))
 			continue;
 		if (i < n && names[i] != NULL)
-			qd_add(f, "%s%s", first ? "" : ", ", names[i]);
+			fld_add(f, "%s%s", first ? "" : ", ", names[i]);
 		else
-			qd_add(f, "%sbit %zu", first ? "" : ", ", i);
+			fld_add(f, "%sbit %zu", first ? "" : ", ", i);
 		first = false;
 	}
 }
@@ -163,41 +94,42 @@ qd_header_field(struct img *img, const struct qcow2 *q, size_t i,
 	uint64_t		 v;
 	int			 rc;
 
-	if ((rc = qd_read_be(img, h->off, h->len > 8 ? 1 : h->len, &v)) != 0)
+	if ((rc = fld_read(img, h->off, h->len > 8 ? 1 : h->len, true,
+	    &v)) != 0)
 		return rc;
-	qd_name(f, "%s", h->name);
-	qd_set(f, h->off, h->len, v);
+	fld_name(f, "%s", h->name);
+	fld_set(f, h->off, h->len, v);
 	switch (h->off) {
 	case 0:
-		qd_add(f, v == QCOW2_MAGIC ? "\"QFI\\xfb\"" : "bad magic");
+		fld_add(f, v == QCOW2_MAGIC ? "\"QFI\\xfb\"" : "bad magic");
 		break;
 	case 8:
 	case 40:
 	case 48:
 	case 64:
 		if (v != 0 && (h->off != 64 || q->h.nb_snapshots != 0)) {
-			qd_add(f, "offset 0x%" PRIx64, v);
-			qd_target(f, v);
+			fld_add(f, "offset 0x%" PRIx64, v);
+			fld_target(f, v);
 		} else
-			qd_add(f, "none");
+			fld_add(f, "none");
 		break;
 	case 20:
 		if (v < 64)
-			qd_add(f, "%" PRIu64 "-byte clusters",
+			fld_add(f, "%" PRIu64 "-byte clusters",
 			    (uint64_t)1 << v);
 		break;
 	case 24:
-		qd_add(f, "guest size %" PRIu64 " bytes", v);
+		fld_add(f, "guest size %" PRIu64 " bytes", v);
 		break;
 	case 32:
-		qd_add(f, v == 0 ? "no encryption" : v == 1 ? "AES" :
+		fld_add(f, v == 0 ? "no encryption" : v == 1 ? "AES" :
 		    v == 2 ? "LUKS" : "unknown method");
 		break;
 	case 36:
-		qd_add(f, "%" PRIu64 " L1 entries", v);
+		fld_add(f, "%" PRIu64 " L1 entries", v);
 		break;
 	case 56:
-		qd_add(f, "%" PRIu64 " clusters", v);
+		fld_add(f, "%" PRIu64 " clusters", v);
 		break;
 	case 72:
 		qd_features(f, v, incompat, 5);
@@ -210,14 +142,14 @@ qd_header_field(struct img *img, const struct qcow2 *q, size_t i,
 		break;
 	case 96:
 		if (v < 7)
-			qd_add(f, "%u-bit refcounts", 1U << v);
+			fld_add(f, "%u-bit refcounts", 1U << v);
 		break;
 	case 104:
-		qd_add(f, v == 0 ? "zlib" : v == 1 ? "zstd" : "unknown");
+		fld_add(f, v == 0 ? "zlib" : v == 1 ? "zstd" : "unknown");
 		break;
 	case 105:
 		f->has_value = false;
-		qd_add(f, "reserved, zero");
+		fld_add(f, "reserved, zero");
 		break;
 	}
 	return 0;
@@ -254,10 +186,10 @@ qd_header_ext(struct img *img, const struct qcow2 *q, uint64_t off,
 
 	if (q->h.backing_file_offset != 0 && off >= q->h.backing_file_offset &&
 	    off - q->h.backing_file_offset < q->h.backing_file_size) {
-		qd_name(f, "backing file name");
-		qd_set(f, q->h.backing_file_offset, q->h.backing_file_size, 0);
+		fld_name(f, "backing file name");
+		fld_set(f, q->h.backing_file_offset, q->h.backing_file_size, 0);
 		f->has_value = false;
-		qd_add(f, "\"%s\"", q->backing_file);
+		fld_add(f, "\"%s\"", q->backing_file);
 		return 0;
 	}
 	end = q->h.backing_file_offset != 0 ? q->h.backing_file_offset : q->cs;
@@ -278,16 +210,16 @@ qd_header_ext(struct img *img, const struct qcow2 *q, uint64_t off,
 		type = rd_be32(&r);
 		elen = rd_be32(&r);
 		if (off < at + 4) {
-			qd_name(f, "header-ext[%" PRIu32 "].type", k);
-			qd_set(f, at, 4, type);
-			qd_add(f, "%s", qd_ext_name(type));
+			fld_name(f, "header-ext[%" PRIu32 "].type", k);
+			fld_set(f, at, 4, type);
+			fld_add(f, "%s", qd_ext_name(type));
 			rc = 0;
 			break;
 		}
 		if (off < at + 8) {
-			qd_name(f, "header-ext[%" PRIu32 "].length", k);
-			qd_set(f, at + 4, 4, elen);
-			qd_add(f, "%" PRIu32 " bytes of %s", elen,
+			fld_name(f, "header-ext[%" PRIu32 "].length", k);
+			fld_set(f, at + 4, 4, elen);
+			fld_add(f, "%" PRIu32 " bytes of %s", elen,
 			    qd_ext_name(type));
 			rc = 0;
 			break;
@@ -296,10 +228,10 @@ qd_header_ext(struct img *img, const struct qcow2 *q, uint64_t off,
 			break;
 		pad = ((elen + 7) & ~7U) - elen;
 		if (off < at + 8 + elen + pad) {
-			qd_name(f, "header-ext[%" PRIu32 "].data", k);
-			qd_set(f, at + 8, elen + pad, 0);
+			fld_name(f, "header-ext[%" PRIu32 "].data", k);
+			fld_set(f, at + 8, elen + pad, 0);
 			f->has_value = false;
-			qd_add(f, "%s%s", qd_ext_name(type),
+			fld_add(f, "%s%s", qd_ext_name(type),
 			    off >= at + 8 + elen ? " (padding)" : "");
 			rc = 0;
 			break;
@@ -336,22 +268,22 @@ qd_l1e(struct img *img, const char *name, uint64_t tab, uint64_t i,
 	uint64_t	e, off;
 	int		rc;
 
-	if ((rc = qd_read_be(img, tab + i * 8, 8, &e)) != 0)
+	if ((rc = fld_read(img, tab + i * 8, 8, true, &e)) != 0)
 		return rc;
-	qd_name(f, "%s[%" PRIu64 "]", name, i);
-	qd_set(f, tab + i * 8, 8, e);
+	fld_name(f, "%s[%" PRIu64 "]", name, i);
+	fld_set(f, tab + i * 8, 8, e);
 	off = e & QCOW2_L1E_OFFSET_MASK;
 	if (e == 0) {
-		qd_add(f, "unallocated");
+		fld_add(f, "unallocated");
 		return 0;
 	}
 	if (e & QCOW2_OFLAG_COPIED)
-		qd_add(f, "COPIED, ");
-	qd_add(f, "L2 table 0x%" PRIx64, off);
+		fld_add(f, "COPIED, ");
+	fld_add(f, "L2 table 0x%" PRIx64, off);
 	if (e & QCOW2_L1E_RESERVED)
-		qd_add(f, ", reserved bits set");
+		fld_add(f, ", reserved bits set");
 	if (off != 0)
-		qd_target(f, off);
+		fld_target(f, off);
 	return 0;
 }
 
@@ -365,49 +297,49 @@ qd_l2e(struct img *img, const struct qcow2 *q, uint64_t tab, uint64_t i,
 	int		rc;
 
 	if (bitmap) {
-		if ((rc = qd_read_be(img, at + 8, 8, &e)) != 0)
+		if ((rc = fld_read(img, at + 8, 8, true, &e)) != 0)
 			return rc;
-		qd_name(f, "L2[%" PRIu64 "].bitmap", i);
-		qd_set(f, at + 8, 8, e);
-		qd_add(f, "alloc 0x%08" PRIx64 ", zero 0x%08" PRIx64,
+		fld_name(f, "L2[%" PRIu64 "].bitmap", i);
+		fld_set(f, at + 8, 8, e);
+		fld_add(f, "alloc 0x%08" PRIx64 ", zero 0x%08" PRIx64,
 		    e & (uint64_t)0xffffffff, e >> 32);
 		return 0;
 	}
-	if ((rc = qd_read_be(img, at, 8, &e)) != 0)
+	if ((rc = fld_read(img, at, 8, true, &e)) != 0)
 		return rc;
-	qd_name(f, "L2[%" PRIu64 "]", i);
-	qd_set(f, at, 8, e);
+	fld_name(f, "L2[%" PRIu64 "]", i);
+	fld_set(f, at, 8, e);
 	switch (qcow2_l2_kind(q, e)) {
 	case QCOW2_L2_UNALLOCATED:
-		qd_add(f, e == 0 ? "unallocated" : "unallocated, flags set");
+		fld_add(f, e == 0 ? "unallocated" : "unallocated, flags set");
 		break;
 	case QCOW2_L2_ZERO_PLAIN:
-		qd_add(f, "zero");
+		fld_add(f, "zero");
 		break;
 	case QCOW2_L2_ZERO_ALLOC:
 		off = e & QCOW2_L2E_OFFSET_MASK;
-		qd_add(f, "%szero, offset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
+		fld_add(f, "%szero, offset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
 		    "COPIED, " : "", off);
-		qd_target(f, off);
+		fld_target(f, off);
 		break;
 	case QCOW2_L2_NORMAL:
 		off = e & QCOW2_L2E_OFFSET_MASK;
-		qd_add(f, "%soffset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
+		fld_add(f, "%soffset 0x%" PRIx64, e & QCOW2_OFLAG_COPIED ?
 		    "COPIED, " : "", off);
 		if (off != 0 || !q->data_file)
-			qd_target(f, off);
+			fld_target(f, off);
 		break;
 	case QCOW2_L2_COMPRESSED:
 		qcow2_compressed_range(q, e, &off, &len);
-		qd_add(f, "compressed, 0x%" PRIx64 "+0x%" PRIx64, off, len);
-		qd_target(f, off);
+		fld_add(f, "compressed, 0x%" PRIx64 "+0x%" PRIx64, off, len);
+		fld_target(f, off);
 		break;
 	}
 	if (qcow2_l2_kind(q, e) != QCOW2_L2_COMPRESSED &&
 	    (e & QCOW2_L2E_RESERVED))
-		qd_add(f, ", reserved bits set");
+		fld_add(f, ", reserved bits set");
 	if (l1i >= 0)
-		qd_add(f, ", guest 0x%" PRIx64, (((uint64_t)l1i << q->l2_bits) +
+		fld_add(f, ", guest 0x%" PRIx64, (((uint64_t)l1i << q->l2_bits) +
 		    i) << q->h.cluster_bits);
 	return 0;
 }
@@ -420,20 +352,20 @@ qd_reft(struct img *img, const struct qcow2 *q, uint64_t i,
 	uint64_t	e, off, at = q->h.refcount_table_offset + i * 8;
 	int		rc;
 
-	if ((rc = qd_read_be(img, at, 8, &e)) != 0)
+	if ((rc = fld_read(img, at, 8, true, &e)) != 0)
 		return rc;
-	qd_name(f, "reftable[%" PRIu64 "]", i);
-	qd_set(f, at, 8, e);
+	fld_name(f, "reftable[%" PRIu64 "]", i);
+	fld_set(f, at, 8, e);
 	if (e == 0)
-		qd_add(f, "unallocated");
+		fld_add(f, "unallocated");
 	else {
 		off = e & QCOW2_REFT_OFFSET_MASK;
-		qd_add(f, "refcount block 0x%" PRIx64 " (clusters %" PRIu64
+		fld_add(f, "refcount block 0x%" PRIx64 " (clusters %" PRIu64
 		    "..)", off, i << q->rb_bits);
-		qd_target(f, off);
+		fld_target(f, off);
 	}
 	if (e & QCOW2_REFT_RESERVED)
-		qd_add(f, ", reserved bits set");
+		fld_add(f, ", reserved bits set");
 	return 0;
 }
 
@@ -450,7 +382,7 @@ qd_refblock(struct img *img, const struct qcow2 *q, uint64_t t, uint64_t blk,
 	if (bits >= 8) {
 		len = (uint32_t)(bits / 8);
 		at = blk + k * len;
-		if ((rc = qd_read_be(img, at, len, &v)) != 0)
+		if ((rc = fld_read(img, at, len, true, &v)) != 0)
 			return rc;
 	} else {
 		/* Several refcounts share the byte: name the first. */
@@ -464,15 +396,15 @@ qd_refblock(struct img *img, const struct qcow2 *q, uint64_t t, uint64_t blk,
 		v = b;
 	}
 	cl = (t << q->rb_bits) + k;
-	qd_name(f, "refblock[%" PRIu64 "][%" PRIu64 "]", t, k);
-	qd_set(f, at, len, v);
+	fld_name(f, "refblock[%" PRIu64 "][%" PRIu64 "]", t, k);
+	fld_set(f, at, len, v);
 	if (bits >= 8)
-		qd_add(f, "refcount %" PRIu64 " of cluster %" PRIu64
+		fld_add(f, "refcount %" PRIu64 " of cluster %" PRIu64
 		    " (0x%" PRIx64 ")", v, cl, cl << q->h.cluster_bits);
 	else
-		qd_add(f, "refcounts of clusters %" PRIu64 "..%" PRIu64, cl,
+		fld_add(f, "refcounts of clusters %" PRIu64 "..%" PRIu64, cl,
 		    cl + 8 / bits - 1);
-	qd_target(f, cl << q->h.cluster_bits);
+	fld_target(f, cl << q->h.cluster_bits);
 	return 0;
 }
 
@@ -505,10 +437,10 @@ qd_string(struct img *img, uint64_t off, uint64_t len, struct img_field *f)
 	n = len < sizeof(b) ? (size_t)len : sizeof(b);
 	if ((rc = img_pread_zf(img, off, b, n, NULL)) != 0)
 		return rc;
-	qd_add(f, "\"");
+	fld_add(f, "\"");
 	for (i = 0; i < n; i++)
-		qd_add(f, "%c", b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '?');
-	qd_add(f, "\"%s", n < len ? "..." : "");
+		fld_add(f, "%c", b[i] >= 0x20 && b[i] < 0x7f ? b[i] : '?');
+	fld_add(f, "\"%s", n < len ? "..." : "");
 	return 0;
 }
 
@@ -533,10 +465,10 @@ qd_rec_field(struct img *img, const struct qd_rec_field *fl, size_t nfl,
 	for (k = 0; k < nfl; k++) {
 		if (rel < fl[k].at || rel >= fl[k].at + fl[k].len)
 			continue;
-		if (qd_read_be(img, base + fl[k].at, fl[k].len, &v) != 0)
+		if (fld_read(img, base + fl[k].at, fl[k].len, true, &v) != 0)
 			return -1;
-		qd_name(f, "%s.%s", rec, fl[k].name);
-		qd_set(f, base + fl[k].at, fl[k].len, v);
+		fld_name(f, "%s.%s", rec, fl[k].name);
+		fld_set(f, base + fl[k].at, fl[k].len, v);
 		return (int)k;
 	}
 	return -1;
@@ -584,21 +516,21 @@ qd_snapshot(struct img *img, const struct qcow2 *q, uint64_t off,
 		if (rel >= QCOW2_SNAP_HDR_LEN + extra) {
 			rel -= QCOW2_SNAP_HDR_LEN + extra;
 			if (rel < ids) {
-				qd_name(f, "%s.id", rec);
-				qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra, ids,
+				fld_name(f, "%s.id", rec);
+				fld_set(f, pos + QCOW2_SNAP_HDR_LEN + extra, ids,
 				    0);
 				f->has_value = false;
 				return qd_string(img, f->off, ids, f);
 			}
 			if (rel < ids + names) {
-				qd_name(f, "%s.name", rec);
-				qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids,
+				fld_name(f, "%s.name", rec);
+				fld_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids,
 				    names, 0);
 				f->has_value = false;
 				return qd_string(img, f->off, names, f);
 			}
-			qd_name(f, "%s.padding", rec);
-			qd_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids + names,
+			fld_name(f, "%s.padding", rec);
+			fld_set(f, pos + QCOW2_SNAP_HDR_LEN + extra + ids + names,
 			    len - (QCOW2_SNAP_HDR_LEN + extra + ids + names), 0);
 			f->has_value = false;
 			return 0;
@@ -606,25 +538,25 @@ qd_snapshot(struct img *img, const struct qcow2 *q, uint64_t off,
 		k = qd_rec_field(img, fl, sizeof(fl) / sizeof(fl[0]), rec, pos,
 		    rel, f);
 		if (k < 0 || (size_t)k >= 9 + extra / 8) {
-			qd_name(f, "%s.extra_data", rec);
-			qd_set(f, pos + QCOW2_SNAP_HDR_LEN, extra, 0);
+			fld_name(f, "%s.extra_data", rec);
+			fld_set(f, pos + QCOW2_SNAP_HDR_LEN, extra, 0);
 			f->has_value = false;
 			return 0;
 		}
 		v = f->value;
 		switch (k) {
 		case 0:
-			qd_add(f, "L1 table 0x%" PRIx64, v);
-			qd_target(f, v);
+			fld_add(f, "L1 table 0x%" PRIx64, v);
+			fld_target(f, v);
 			break;
 		case 4:
 			t = (time_t)v;
 			if (gmtime_r(&t, &tm) != NULL && strftime(date,
 			    sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm) > 0)
-				qd_add(f, "%s", date);
+				fld_add(f, "%s", date);
 			break;
 		case 6:
-			qd_add(f, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
+			fld_add(f, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64
 			    ".%03" PRIu64 " of guest time",
 			    (uint64_t)(v / 3600000000000ULL),
 			    (uint64_t)(v / 60000000000ULL % 60),
@@ -633,11 +565,11 @@ qd_snapshot(struct img *img, const struct qcow2 *q, uint64_t off,
 			break;
 		case 7:
 		case 9:
-			qd_add(f, "%s", v == 0 ? "no VM state" :
+			fld_add(f, "%s", v == 0 ? "no VM state" :
 			    "VM state bytes");
 			break;
 		case 10:
-			qd_add(f, "guest size %" PRIu64 " bytes", v);
+			fld_add(f, "guest size %" PRIu64 " bytes", v);
 			break;
 		default:
 			break;
@@ -680,15 +612,15 @@ qd_bitmap_dir(struct img *img, const struct qcow2 *q, uint64_t off,
 		snprintf(rec, sizeof(rec), "bitmap_dir[%" PRIu32 "]", i);
 		if (rel >= sizeof(h)) {
 			if (rel < sizeof(h) + extra)
-				qd_name(f, "%s.extra_data", rec);
+				fld_name(f, "%s.extra_data", rec);
 			else if (rel < sizeof(h) + extra + name) {
-				qd_name(f, "%s.name", rec);
-				qd_set(f, pos + sizeof(h) + extra, name, 0);
+				fld_name(f, "%s.name", rec);
+				fld_set(f, pos + sizeof(h) + extra, name, 0);
 				f->has_value = false;
 				return qd_string(img, f->off, name, f);
 			} else
-				qd_name(f, "%s.padding", rec);
-			qd_set(f, pos + sizeof(h), len - sizeof(h), 0);
+				fld_name(f, "%s.padding", rec);
+			fld_set(f, pos + sizeof(h), len - sizeof(h), 0);
 			f->has_value = false;
 			return 0;
 		}
@@ -697,24 +629,24 @@ qd_bitmap_dir(struct img *img, const struct qcow2 *q, uint64_t off,
 			return -IMG_ENOOP;
 		v = f->value;
 		if (k == 0) {
-			qd_add(f, "bitmap table 0x%" PRIx64, v);
-			qd_target(f, v);
+			fld_add(f, "bitmap table 0x%" PRIx64, v);
+			fld_target(f, v);
 		} else if (k == 2) {
-			qd_add(f, "%s", v == 0 ? "none" : "");
+			fld_add(f, "%s", v == 0 ? "none" : "");
 			if (v & QCOW2_BME_IN_USE)
-				qd_add(f, "in use");
+				fld_add(f, "in use");
 			if (v & QCOW2_BME_AUTO)
-				qd_add(f, "%sauto", v & QCOW2_BME_IN_USE ?
+				fld_add(f, "%sauto", v & QCOW2_BME_IN_USE ?
 				    ", " : "");
 			if (v & ~(uint64_t)(QCOW2_BME_IN_USE | QCOW2_BME_AUTO))
-				qd_add(f, "%sreserved bits",
+				fld_add(f, "%sreserved bits",
 				    v & (QCOW2_BME_IN_USE | QCOW2_BME_AUTO) ?
 				    ", " : "");
 		} else if (k == 3) {
-			qd_add(f, "%s", v == 1 ? "dirty tracking bitmap" :
+			fld_add(f, "%s", v == 1 ? "dirty tracking bitmap" :
 			    "unknown type");
 		} else if (k == 4 && v < 64) {
-			qd_add(f, "granularity %" PRIu64 " bytes",
+			fld_add(f, "granularity %" PRIu64 " bytes",
 			    (uint64_t)1 << v);
 		}
 		return 0;
@@ -730,18 +662,18 @@ qd_bitmap_entry(struct img *img, const struct qcow2 *q, uint64_t tab,
 	uint64_t	e;
 	int		rc;
 
-	if ((rc = qd_read_be(img, tab + i * 8, 8, &e)) != 0)
+	if ((rc = fld_read(img, tab + i * 8, 8, true, &e)) != 0)
 		return rc;
-	qd_name(f, "bitmap_table[%" PRIu64 "]", i);
-	qd_set(f, tab + i * 8, 8, e);
+	fld_name(f, "bitmap_table[%" PRIu64 "]", i);
+	fld_set(f, tab + i * 8, 8, e);
 	if (e & QCOW2_BME_RESERVED)
-		qd_add(f, "reserved bits set, ");
+		fld_add(f, "reserved bits set, ");
 	if ((e & QCOW2_BME_OFFSET_MASK) != 0) {
-		qd_add(f, "data cluster 0x%" PRIx64, (uint64_t)(e &
+		fld_add(f, "data cluster 0x%" PRIx64, (uint64_t)(e &
 		    QCOW2_BME_OFFSET_MASK));
-		qd_target(f, e & QCOW2_BME_OFFSET_MASK);
+		fld_target(f, e & QCOW2_BME_OFFSET_MASK);
 	} else
-		qd_add(f, "%s", e & QCOW2_BME_ALL_ONES ? "all ones" :
+		fld_add(f, "%s", e & QCOW2_BME_ALL_ONES ? "all ones" :
 		    "all zeros");
 	(void)q;
 	return 0;

@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,59 +37,6 @@ static const struct {
 	{ 60, 4, "header.backing_filename_size" },
 };
 
-static void
-qdd_add(struct img_field *f, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-qdd_add(struct img_field *f, const char *fmt, ...)
-{
-	size_t	n = strlen(f->meaning);
-	va_list	va;
-
-	if (n + 1 >= sizeof(f->meaning))
-		return;
-	va_start(va, fmt);
-	vsnprintf(f->meaning + n, sizeof(f->meaning) - n, fmt, va);
-	va_end(va);
-}
-
-/* A little-endian field of len (1..8) bytes at off. */
-static int
-qdd_read_le(struct img *img, uint64_t off, uint32_t len, uint64_t *v)
-{
-	uint8_t		b[8];
-	struct rd	r;
-	uint32_t	i;
-	int		rc;
-
-	if (len == 0 || len > sizeof(b))
-		return -IMG_EINVAL;
-	if ((rc = img_pread_zf(img, off, b, len, NULL)) != 0)
-		return rc;
-	rd_init(&r, b, len);
-	*v = 0;
-	for (i = 0; i < len; i++)
-		*v |= (uint64_t)rd_u8(&r) << (8 * i);
-	return rd_end(&r);
-}
-
-static void
-qdd_set(struct img_field *f, uint64_t off, uint64_t len, uint64_t v)
-{
-	f->off = off;
-	f->len = len;
-	f->value = v;
-	f->has_value = true;
-}
-
-static void
-qdd_target(struct img_field *f, uint64_t t)
-{
-	f->target = t;
-	f->has_target = true;
-}
-
 static int
 qdd_header(struct img *img, const struct qed *q, size_t k,
     struct img_field *f)
@@ -98,40 +44,41 @@ qdd_header(struct img *img, const struct qed *q, size_t k,
 	uint64_t	v;
 	int		rc;
 
-	if ((rc = qdd_read_le(img, qdd_hdr[k].off, qdd_hdr[k].len, &v)) != 0)
+	if ((rc = fld_read(img, qdd_hdr[k].off, qdd_hdr[k].len, false,
+	    &v)) != 0)
 		return rc;
-	snprintf(f->name, sizeof(f->name), "%s", qdd_hdr[k].name);
-	qdd_set(f, qdd_hdr[k].off, qdd_hdr[k].len, v);
+	fld_name(f, "%s", qdd_hdr[k].name);
+	fld_set(f, qdd_hdr[k].off, qdd_hdr[k].len, v);
 	switch (qdd_hdr[k].off) {
 	case 0:
-		qdd_add(f, v == QED_MAGIC ? "\"QED\\0\"" : "bad magic");
+		fld_add(f, v == QED_MAGIC ? "\"QED\\0\"" : "bad magic");
 		break;
 	case 4:
-		qdd_add(f, "%" PRIu64 "-byte clusters", v);
+		fld_add(f, "%" PRIu64 "-byte clusters", v);
 		break;
 	case 8:
-		qdd_add(f, "tables of %" PRIu64 " clusters", v);
+		fld_add(f, "tables of %" PRIu64 " clusters", v);
 		break;
 	case 12:
-		qdd_add(f, "header of %" PRIu64 " clusters", v);
+		fld_add(f, "header of %" PRIu64 " clusters", v);
 		break;
 	case 16:
-		qdd_add(f, "%s%s%s%s", v == 0 ? "none" : "",
+		fld_add(f, "%s%s%s%s", v == 0 ? "none" : "",
 		    v & QED_F_BACKING_FILE ? "backing file " : "",
 		    v & QED_F_NEED_CHECK ? "need check " : "",
 		    v & QED_F_BACKING_FORMAT_NO_PROBE ? "raw backing " : "");
 		break;
 	case 40:
-		qdd_add(f, "L1 table 0x%" PRIx64, v);
-		qdd_target(f, v);
+		fld_add(f, "L1 table 0x%" PRIx64, v);
+		fld_target(f, v);
 		break;
 	case 48:
-		qdd_add(f, "guest size %" PRIu64 " bytes", v);
+		fld_add(f, "guest size %" PRIu64 " bytes", v);
 		break;
 	case 56:
 		if (q->hdr.features & QED_F_BACKING_FILE) {
-			qdd_add(f, "backing file name at 0x%" PRIx64, v);
-			qdd_target(f, v);
+			fld_add(f, "backing file name at 0x%" PRIx64, v);
+			fld_target(f, v);
 		}
 		break;
 	}
@@ -160,17 +107,17 @@ qdd_l1e(struct img *img, const struct qed *q, uint64_t i,
 	uint64_t	e, at = q->hdr.l1_table_offset + i * 8;
 	int		rc;
 
-	if ((rc = qdd_read_le(img, at, 8, &e)) != 0)
+	if ((rc = fld_read(img, at, 8, false, &e)) != 0)
 		return rc;
-	snprintf(f->name, sizeof(f->name), "L1[%" PRIu64 "]", i);
-	qdd_set(f, at, 8, e);
+	fld_name(f, "L1[%" PRIu64 "]", i);
+	fld_set(f, at, 8, e);
 	if (e == 0)
-		qdd_add(f, "unallocated");
+		fld_add(f, "unallocated");
 	else {
-		qdd_add(f, "L2 table 0x%" PRIx64, e);
+		fld_add(f, "L2 table 0x%" PRIx64, e);
 		if (qed_table_off_check(&q->g, e) != QED_OFF_OK)
-			qdd_add(f, " (invalid)");
-		qdd_target(f, e);
+			fld_add(f, " (invalid)");
+		fld_target(f, e);
 	}
 	return 0;
 }
@@ -182,22 +129,22 @@ qdd_l2e(struct img *img, const struct qed *q, uint64_t tab, uint64_t j,
 	uint64_t	e, at = tab + j * 8;
 	int		rc;
 
-	if ((rc = qdd_read_le(img, at, 8, &e)) != 0)
+	if ((rc = fld_read(img, at, 8, false, &e)) != 0)
 		return rc;
-	snprintf(f->name, sizeof(f->name), "L2[%" PRIu64 "]", j);
-	qdd_set(f, at, 8, e);
+	fld_name(f, "L2[%" PRIu64 "]", j);
+	fld_set(f, at, 8, e);
 	if (e == QED_L2_UNALLOC)
-		qdd_add(f, "unallocated");
+		fld_add(f, "unallocated");
 	else if (e == QED_L2_ZERO)
-		qdd_add(f, "zero");
+		fld_add(f, "zero");
 	else {
-		qdd_add(f, "offset 0x%" PRIx64, e);
+		fld_add(f, "offset 0x%" PRIx64, e);
 		if (qed_cluster_off_check(&q->g, e) != QED_OFF_OK)
-			qdd_add(f, " (invalid)");
-		qdd_target(f, e);
+			fld_add(f, " (invalid)");
+		fld_target(f, e);
 	}
 	if (l1i >= 0)
-		qdd_add(f, ", guest 0x%" PRIx64, ((uint64_t)l1i * q->g.nent +
+		fld_add(f, ", guest 0x%" PRIx64, ((uint64_t)l1i * q->g.nent +
 		    j) * q->g.cs);
 	return 0;
 }
@@ -218,10 +165,10 @@ qed_describe(struct img *img, uint64_t off, const struct img_where *w,
 			return qdd_header(img, q, k, f);
 	if (q->backing != NULL && off >= bo &&
 	    off - bo < q->hdr.backing_filename_size) {
-		snprintf(f->name, sizeof(f->name), "backing file name");
+		fld_name(f, "backing file name");
 		f->off = bo;
 		f->len = q->hdr.backing_filename_size;
-		qdd_add(f, "\"%s\"", q->backing);
+		fld_add(f, "\"%s\"", q->backing);
 		return 0;
 	}
 	if (off >= q->hdr.l1_table_offset &&
@@ -232,8 +179,8 @@ qed_describe(struct img *img, uint64_t off, const struct img_where *w,
 	/* The owner names the L1 entry, which names the table. */
 	tab = w->run_off;
 	if ((l1i = qdd_l1idx(w->owner)) >= 0 && (uint64_t)l1i < q->g.nent) {
-		if ((rc = qdd_read_le(img, q->hdr.l1_table_offset +
-		    (uint64_t)l1i * 8, 8, &tab)) != 0)
+		if ((rc = fld_read(img, q->hdr.l1_table_offset +
+		    (uint64_t)l1i * 8, 8, false, &tab)) != 0)
 			return rc;
 		if (off < tab || off - tab >= q->g.table_bytes)
 			tab = w->run_off;

@@ -26,9 +26,9 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/qedsh.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
 P=$T/pokes
-TODO=$T/todo
+WORKLIST=$T/worklist
 : > "$P"
-: > "$TODO"
+: > "$WORKLIST"
 
 # poke.py POKES: each record (ending in \036) is FILE and ops separated
 # by \037; each op is "le64 OFF VAL", "le32 OFF VAL", "or64 OFF VAL" or
@@ -175,12 +175,12 @@ poke() {
 
 # run NAME: compare the two checks on $T/NAME.qed.
 run() {
-	echo "run $1" >> "$TODO"
+	echo "run $1" >> "$WORKLIST"
 }
 
 # runmap NAME: compare imgmap with qemu-img map on $T/NAME.qed.
 runmap() {
-	[ -x "$IMGMAP" ] && echo "map $1" >> "$TODO"
+	[ -x "$IMGMAP" ] && echo "map $1" >> "$WORKLIST"
 	return 0
 }
 
@@ -190,7 +190,7 @@ runmap() {
 # NEED_CHECK even when corruption remains; we keep it set then, since
 # the tables are known to be inconsistent.
 runrep() {
-	[ -x "$IMGREPAIR" ] && echo "rep $1" >> "$TODO"
+	[ -x "$IMGREPAIR" ] && echo "rep $1" >> "$WORKLIST"
 	return 0
 }
 
@@ -315,5 +315,5 @@ while read -r kind name; do
 		;;
 	esac
 	echo "$i $kind $name"
-done < "$TODO" > "$T/manifest"
+done < "$WORKLIST" > "$T/manifest"
 python3 "$T/judge.py" "$T" "$T/manifest"
