@@ -92,29 +92,6 @@ verdict(int ex)
 	    "check-failed";
 }
 
-/* An image we could not open: why on err, and in JSON on out. */
-static int
-check_fail(const struct check_ctx *cx, const char *path, const char *why,
-    FILE *out, FILE *err)
-{
-	struct json_object	*doc;
-	char			*s = xstrdup(why);
-
-	img_str_clean(s);
-	if (cx->tc->json && !cx->tc->quiet) {
-		doc = json_object_new_object();
-		json_object_object_add(doc, "filename",
-		    json_object_new_string(path));
-		json_object_object_add(doc, "error", json_object_new_string(s));
-		tu_json_write(doc, out, true);
-		json_object_put(doc);
-	}
-	fflush(out);
-	fprintf(err, "%s: %s\n", check_cmd.prog, s);
-	free(s);
-	return EXIT_FAILED;
-}
-
 /* A format with no check: qemu-img check's words, exit 63. */
 static int
 check_none(const struct check_ctx *cx, const char *path, const char *fmt,
@@ -183,7 +160,8 @@ check_one(void *arg, const char *path, FILE *out, FILE *err)
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "cannot open '%s': %s", path,
 		    errbuf);
-		return check_fail(cx, path, why, out, err);
+		tu_batch_fail(&check_cmd, cx->tc, path, why, out, err);
+		return EXIT_FAILED;
 	}
 	if (!img_format_has_check(img_format(img))) {
 		ex = check_none(cx, path, img_format(img), out, err);

@@ -46,29 +46,6 @@ info_rank(int ex)
 	return ex == 0 ? 0 : 1;
 }
 
-/* Why path could not be described: on err, and in JSON on out. */
-static int
-info_fail(const struct tu_common *tc, const char *path, const char *why,
-    FILE *out, FILE *err)
-{
-	struct json_object	*doc;
-	char			*s = xstrdup(why);
-
-	img_str_clean(s);
-	if (tc->json && !tc->quiet) {
-		doc = json_object_new_object();
-		json_object_object_add(doc, "filename",
-		    json_object_new_string(path));
-		json_object_object_add(doc, "error", json_object_new_string(s));
-		tu_json_write(doc, out, true);
-		json_object_put(doc);
-	}
-	fflush(out);
-	fprintf(err, "%s: %s\n", info_cmd.prog, s);
-	free(s);
-	return 1;
-}
-
 static int
 info_one(void *arg, const char *path, FILE *out, FILE *err)
 {
@@ -82,13 +59,15 @@ info_one(void *arg, const char *path, FILE *out, FILE *err)
 	    sizeof(errbuf))) != 0) {
 		snprintf(why, sizeof(why), "cannot open '%s': %s", path,
 		    errbuf);
-		return info_fail(tc, path, why, out, err);
+		tu_batch_fail(&info_cmd, tc, path, why, out, err);
+		return 1;
 	}
 	if ((rc = img_info(img, &doc)) != 0) {
 		snprintf(why, sizeof(why), "'%s': %s", path,
 		    img_error(img) != NULL ? img_error(img) : img_strerror(rc));
 		img_close(img);
-		return info_fail(tc, path, why, out, err);
+		tu_batch_fail(&info_cmd, tc, path, why, out, err);
+		return 1;
 	}
 	json_object_object_add(doc, "filename", json_object_new_string(path));
 	if (tc->quiet)

@@ -637,6 +637,27 @@ tu_signal_note(const char *note)
 }
 
 void
+tu_batch_fail(const struct tu_cmd *cmd, const struct tu_common *tc,
+    const char *path, const char *why, FILE *out, FILE *err)
+{
+	struct json_object	*doc;
+	char			*s = xstrdup(why);
+
+	img_str_clean(s);
+	if (tc->json && !tc->quiet) {
+		doc = json_object_new_object();
+		json_object_object_add(doc, "filename",
+		    json_object_new_string(path));
+		json_object_object_add(doc, "error", json_object_new_string(s));
+		tu_json_write(doc, out, true);
+		json_object_put(doc);
+	}
+	fflush(out);
+	fprintf(err, "%s: %s\n", cmd->prog, s);
+	free(s);
+}
+
+void
 tu_json_write(struct json_object *doc, FILE *fp, bool line)
 {
 	char	*s;

@@ -161,6 +161,12 @@ void	tu_json_print(struct json_object *doc);
 /* Write doc as JSON to fp: on one line (JSON Lines) or pretty. */
 void	tu_json_write(struct json_object *doc, FILE *fp, bool line);
 /*
+ * An image of a batch that could not be opened: "prog: why" on err and,
+ * in JSON mode unless quiet, {"filename", "error"} as a line on out.
+ */
+void	tu_batch_fail(const struct tu_cmd *cmd, const struct tu_common *tc,
+	    const char *path, const char *why, FILE *out, FILE *err);
+/*
  * Human rendering of an info object: what qemu-img info prints, laid out
  * as it lays it out (sizes in words and bytes, the snapshot table with
  * dates, "Format specific information"), then our own keys as "key:
