@@ -258,10 +258,46 @@ test_on_finding(void)
 }
 
 /*
- * The snapshot table (the fixture's one record "before" at 0x80000, its
- * L1 table at 0x70000) and a bitmap directory made by hand: one bitmap
- * "b0", directory at 0x90000, table at 0xa0000 with one all-ones entry.
+ * The fixture of the snapshot and bitmap tests: the fixture's snapshot
+ * record "before" at 0x80000 (its L1 table at 0x70000) and a bitmap
+ * directory made by hand: one bitmap "b0", directory at 0x90000, table at
+ * 0xa0000 with one all-ones entry.
  */
+static int
+snap_bitmap_fix(struct qcow2_fix *f)
+{
+	uint64_t	dir, tab;
+
+	if (qcow2_fix_init(f, 3, 16, 4, 64ULL << 20, false) != 0)
+		return -1;
+	if (qcow2_fix_write(f, 0, 0x11) == 0 ||
+	    qcow2_fix_write(f, 1ULL << 20, 0x22) == 0 ||
+	    qcow2_fix_snapshot(f, "before") != 0 || f->snaptab != 0x80000 ||
+	    (dir = qcow2_fix_alloc(f)) != 0x90000 ||
+	    (tab = qcow2_fix_alloc(f)) != 0xa0000) {
+		qcow2_fix_release(f);
+		return -1;
+	}
+	/* The bitmaps extension after the 112-byte header; autoclear bit 0. */
+	qcow2_fix_put32(f, 112, 0x23852875);
+	qcow2_fix_put32(f, 116, 24);
+	qcow2_fix_put32(f, 120, 1);		/* nb_bitmaps */
+	qcow2_fix_put64(f, 128, 32);		/* directory size */
+	qcow2_fix_put64(f, 136, dir);
+	qcow2_fix_put64(f, 88, 1);
+	qcow2_fix_put64(f, dir, tab);		/* bitmap_table_offset */
+	qcow2_fix_put32(f, dir + 8, 1);		/* bitmap_table_size */
+	qcow2_fix_put32(f, dir + 12, 2);	/* flags: auto */
+	f->buf[dir + 16] = 1;			/* type */
+	f->buf[dir + 17] = 16;			/* granularity 64 KiB */
+	f->buf[dir + 18] = 0;
+	f->buf[dir + 19] = 2;			/* name_size */
+	memcpy(f->buf + dir + 24, "b0", 2);
+	qcow2_fix_put64(f, tab, 1);		/* all ones */
+	return 0;
+}
+
+/* The snapshot table and the bitmap directory of snap_bitmap_fix(). */
 static void
 test_qcow2_snapshot_bitmaps(void)
 {
@@ -272,34 +308,8 @@ test_qcow2_snapshot_bitmaps(void)
 	struct img_where	 wt = { "bitmap-table", "bitmap b0", 0xa0000,
 				    8 };
 	struct img_field	 fl;
-	uint64_t		 dir, tab;
 
-	CU_ASSERT_FATAL(qcow2_fix_init(&f, 3, 16, 4, 64ULL << 20, false) ==
-	    0);
-	CU_ASSERT_FATAL(qcow2_fix_write(&f, 0, 0x11) != 0);
-	CU_ASSERT_FATAL(qcow2_fix_write(&f, 1ULL << 20, 0x22) != 0);
-	CU_ASSERT_FATAL(qcow2_fix_snapshot(&f, "before") == 0);
-	CU_ASSERT_EQUAL_FATAL(f.snaptab, 0x80000);
-	dir = qcow2_fix_alloc(&f);
-	tab = qcow2_fix_alloc(&f);
-	CU_ASSERT_EQUAL_FATAL(dir, 0x90000);
-	CU_ASSERT_EQUAL_FATAL(tab, 0xa0000);
-	/* The bitmaps extension after the 112-byte header; autoclear bit 0. */
-	qcow2_fix_put32(&f, 112, 0x23852875);
-	qcow2_fix_put32(&f, 116, 24);
-	qcow2_fix_put32(&f, 120, 1);		/* nb_bitmaps */
-	qcow2_fix_put64(&f, 128, 32);		/* directory size */
-	qcow2_fix_put64(&f, 136, dir);
-	qcow2_fix_put64(&f, 88, 1);
-	qcow2_fix_put64(&f, dir, tab);		/* bitmap_table_offset */
-	qcow2_fix_put32(&f, dir + 8, 1);	/* bitmap_table_size */
-	qcow2_fix_put32(&f, dir + 12, 2);	/* flags: auto */
-	f.buf[dir + 16] = 1;			/* type */
-	f.buf[dir + 17] = 16;			/* granularity 64 KiB */
-	f.buf[dir + 18] = 0;
-	f.buf[dir + 19] = 2;			/* name_size */
-	memcpy(f.buf + dir + 24, "b0", 2);
-	qcow2_fix_put64(&f, tab, 1);		/* all ones */
+	CU_ASSERT_FATAL(snap_bitmap_fix(&f) == 0);
 	img = open_tmp(save_qcow2, &f, "qcow2");
 	qcow2_fix_release(&f);
 	CU_ASSERT_FATAL(img != NULL);
@@ -355,6 +365,60 @@ test_qcow2_snapshot_bitmaps(void)
 	img_close(img);
 }
 
+/*
+ * Bytes of the snapshot record and the bitmap directory changed at
+ * random: every byte of both described with and without the host map's
+ * word, never a crash (the sanitizer build runs this) or a field outside
+ * the file.
+ */
+static void
+test_qcow2_describe_hostile(void)
+{
+	struct qcow2_fix	 f;
+	struct img		*img;
+	struct img_where	 ws = { "snapshot-table", "snapshot table",
+				    0x80000, 72 };
+	struct img_where	 wd = { "bitmap-directory", "bitmaps",
+				    0x90000, 32 };
+	struct img_field	 fl;
+	uint64_t		 seed = 7, off, at, bad = 0, opened = 0, seen = 0;
+	int			 t, k, rc;
+
+	for (t = 0; t < 120; t++) {
+		CU_ASSERT_FATAL(snap_bitmap_fix(&f) == 0);
+		for (k = 0; k < 3; k++) {
+			seed = seed * 6364136223846793005ULL +
+			    1442695040888963407ULL;
+			at = (seed >> 33) % 104;
+			at = at < 72 ? 0x80000 + at : 0x90000 + at - 72;
+			f.buf[at] = (uint8_t)(seed >> 13);
+		}
+		img = open_tmp(save_qcow2, &f, "qcow2");
+		qcow2_fix_release(&f);
+		if (img == NULL)
+			continue;
+		opened++;
+		for (off = 0x80000; off < 0x90100; off++) {
+			if (off == 0x80100)
+				off = 0x90000;
+			rc = img_describe(img, off, off < 0x90000 ? &ws : &wd,
+			    &fl);
+			if (rc == 0 && (fl.off > off || fl.off + fl.len <= off ||
+			    fl.len == 0))
+				bad++;
+			seen += rc == 0;
+			if (off % 7 == 0 && img_describe(img, off, NULL,
+			    &fl) == 0 && (fl.off > off || fl.len == 0))
+				bad++;
+		}
+		img_close(img);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	/* Most damaged images still open, and most bytes still decode. */
+	CU_ASSERT(opened >= 40);
+	CU_ASSERT(seen > opened * 50);
+}
+
 int	suite_describe(void);
 
 int
@@ -369,6 +433,8 @@ suite_describe(void)
 	CU_add_test(s, "qcow2 entry of a bad pointer", test_qcow2_entry);
 	CU_add_test(s, "qcow2 snapshot table and bitmap directory",
 	    test_qcow2_snapshot_bitmaps);
+	CU_add_test(s, "qcow2 snapshot and bitmap fields, damaged",
+	    test_qcow2_describe_hostile);
 	CU_add_test(s, "QED fields and entry", test_qed);
 	CU_add_test(s, "on_finding hook", test_on_finding);
 	return 0;
