@@ -40,6 +40,7 @@ static const struct tu_opt	repair_opts[] = {
 	{ "apply-undo", required_argument, OPT_APPLY_UNDO, "FILE",
 	    "put back the bytes a repair overwrote, from its undo file" },
 	TU_OPT_MAXF,
+	TU_OPT_COLOR,
 	TU_OPTS_KEY,
 	TU_OPT_LIST,
 	TU_OPT_END
@@ -47,7 +48,8 @@ static const struct tu_opt	repair_opts[] = {
 
 static const struct tu_cmd	repair_cmd = {
 	"imgrepair",
-	"[-jqhUV] -r leaks|all [-f format] (-o newfile | --in-place "
+	"[-jqhUV] -r leaks|all [-f format] [--color[=WHEN]] "
+	    "(-o newfile | --in-place "
 	    "[--undo=file | --no-undo] | --dry-run) image\n"
 	    "       imgrepair --apply-undo=file image",
 	"Repair a disk image or backup, into a new file or in place.",
