@@ -26,6 +26,7 @@
  * image is the one the records describe, writes nothing otherwise, marks
  * the file 'A', replays newest first, and marks it 'D'.
  */
+#define _GNU_SOURCE		/* O_TMPFILE */
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -149,26 +150,91 @@ out:
 }
 
 /* fsync the folder holding path, so a new name in it is durable. */
+/* The folder path is in ("." or "/" included); NULL without memory. */
+static char *
+dir_of(const char *path)
+{
+	const char	*slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
 static void
 sync_dir_of(const char *path)
 {
-	const char	*slash = strrchr(path, '/');
-	char		*dir;
-	int		 fd;
+	char	*dir;
+	int	 fd;
 
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
+	if ((dir = dir_of(path)) == NULL)
 		return;
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		(void)fsync(fd);
 		close(fd);
 	}
 	free(dir);
+}
+
+/*
+ * The undo file, whole and synced before it has its name, open in *out.
+ * First as a file with no name (O_TMPFILE) linked in once complete, so a
+ * kill before leaves nothing behind; where the file system or /proc
+ * cannot do that, under a temporary name then linked.  Either way link
+ * fails if the name was taken since.
+ */
+static int
+undo_create(const char *path, const uint8_t *h, size_t hlen, int *out)
+{
+	char	 proc[64], *dir, *tmp;
+	size_t	 n;
+	int	 fd, rc;
+
+	if ((dir = dir_of(path)) == NULL)
+		return -ENOMEM;
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dir);
+	if (fd >= 0) {
+		if ((rc = fd_pwrite_full(fd, h, hlen, 0)) == 0 &&
+		    fsync(fd) != 0)
+			rc = -errno;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (rc == 0 && linkat(AT_FDCWD, proc, AT_FDCWD, path,
+		    AT_SYMLINK_FOLLOW) == 0) {
+			*out = fd;
+			return 0;
+		}
+		if (rc == 0)
+			rc = -errno;
+		close(fd);
+		if (rc == -EEXIST || rc == -EIO || rc == -ENOSPC ||
+		    rc == -EDQUOT)
+			return rc;
+		/* No /proc, or no linking from it here: the named way. */
+	}
+	n = strlen(path) + 16;
+	if ((tmp = malloc(n)) == NULL)
+		return -ENOMEM;
+	snprintf(tmp, n, "%s.tmpXXXXXX", path);
+	if ((fd = mkstemp(tmp)) < 0) {
+		rc = -errno;
+		free(tmp);
+		return rc;
+	}
+	if ((rc = fd_pwrite_full(fd, h, hlen, 0)) == 0 && fsync(fd) != 0)
+		rc = -errno;
+	if (rc == 0 && link(tmp, path) != 0)
+		rc = -errno;
+	(void)unlink(tmp);
+	free(tmp);
+	if (rc != 0) {
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
 }
 
 /* ---- writing: used by img_pwrite() and img_truncate() ------------------ */
@@ -228,10 +294,9 @@ int
 undo_begin(struct img *img)
 {
 	uint8_t		*h;
-	char		*tmp;
-	size_t		 plen, hlen, n;
+	size_t		 plen, hlen;
 	uint32_t	 hashed;
-	int		 fd, rc;
+	int		 fd = -1, rc;
 
 	if (img->undo_path == NULL || img->undo_fd >= 0)
 		return 0;
@@ -239,13 +304,8 @@ undo_begin(struct img *img)
 	if (plen > UNDO_PATH_MAX)
 		plen = UNDO_PATH_MAX;
 	hlen = UNDO_HDR_FIXED + plen + 4;
-	n = strlen(img->undo_path) + 16;
 	if ((h = calloc(1, hlen)) == NULL)
 		return -ENOMEM;
-	if ((tmp = malloc(n)) == NULL) {
-		free(h);
-		return -ENOMEM;
-	}
 	memcpy(h, UNDO_MAGIC, 8);
 	put_be32(h + 8, UNDO_VERSION);
 	put_be32(h + 12, (uint32_t)hlen);
@@ -256,29 +316,12 @@ undo_begin(struct img *img)
 	put_be32(h + 28, (uint32_t)plen);
 	memcpy(h + UNDO_HDR_FIXED, img->path, plen);
 	put_be32(h + UNDO_HDR_FIXED + plen, crc_add(0, h, hlen - 4));
-	/*
-	 * Whole before it has its name: written under a temporary name,
-	 * synced, then linked (link() fails if the name was taken since).
-	 */
-	snprintf(tmp, n, "%s.tmpXXXXXX", img->undo_path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		rc = -errno;
+	if ((rc = undo_create(img->undo_path, h, hlen, &fd)) != 0)
 		goto out;
-	}
-	if ((rc = fd_pwrite_full(fd, h, hlen, 0)) == 0 && fsync(fd) != 0)
-		rc = -errno;
-	if (rc == 0 && link(tmp, img->undo_path) != 0)
-		rc = -errno;
-	(void)unlink(tmp);
-	if (rc != 0) {
-		close(fd);
-		goto out;
-	}
 	sync_dir_of(img->undo_path);
 	img->undo_fd = fd;
 	img->undo_end = hlen;
 out:
-	free(tmp);
 	free(h);
 	return rc;
 }

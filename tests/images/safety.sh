@@ -194,6 +194,11 @@ killrun() {
 		    >/dev/null 2>&1
 		rc=$?
 		n=$((n + 1))
+		# The undo file is made whole before it has a name.
+		for x in "$u".tmp*; do
+			[ -e "$x" ] &&
+			    bad "$img: kill at write $k: left $(basename "$x")"
+		done
 		if [ -e "$u" ]; then
 			cp "$img" "$T/k.repaired"
 			cp "$u" "$T/k.undo"
@@ -229,6 +234,27 @@ killrun() {
 	[ $k -ge 3 ] || bad "$img: the repair wrote fewer than 3 times"
 }
 killrun "$T/a.qed" "$T/a.orig" "$T/a.undo" -r all
+# Killed as the finished undo file is synced or given its name (linkat
+# from O_TMPFILE, or link where the file system cannot): no undo file, no
+# temporary one, the image untouched.
+kills=0
+for call in fsync linkat link; do
+	cp "$T/a.orig" "$T/a.qed"
+	rm -f "$T/a.undo"
+	strace -o /dev/null -e inject=$call:signal=SIGKILL:when=1 \
+	    "$BIN/imgrepair" -q -r all --in-place --undo "$T/a.undo" \
+	    "$T/a.qed" >/dev/null 2>&1
+	[ $? -eq 137 ] || continue	# this way was not taken here
+	kills=$((kills + 1))
+	n=$((n + 1))
+	cmp -s "$T/a.qed" "$T/a.orig" ||
+	    bad "kill at the undo file's $call: the image changed"
+	n=$((n + 1))
+	ls "$T"/a.undo* >/dev/null 2>&1 &&
+	    bad "kill at the undo file's $call: left $(cd "$T" && ls a.undo*)"
+done
+n=$((n + 1))
+[ $kills -ge 2 ] || bad "the undo file was made without fsync and a link"
 for d in cut stale half-append; do
 	killrun "$T/$d.ar7" "$T/$d.orig" "$T/$d.undo" -r all --key-hex $KEY
 done
