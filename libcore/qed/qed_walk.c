@@ -24,6 +24,8 @@
 #include "qed/qed.h"
 #include "core/banned.h"
 
+#define QED_READAHEAD	8	/* tables asked for ahead */
+
 static size_t
 chunk(uint64_t from, uint64_t to)
 {
@@ -126,7 +128,7 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 	struct qed_wpos		 p;
 	uint64_t		*l1 = NULL, *l2 = NULL;
 	uint64_t		 nent = g->nent, l1a, l1b, base, i, e, a, b;
-	size_t			 k, cnt;
+	size_t			 k, cnt, ahead;
 	bool			 dirty;
 	int			 rc = 0;
 
@@ -159,11 +161,24 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 			continue;
 		}
 		dirty = false;
-		for (k = 0; k < cnt; k++) {
+		for (k = 0, ahead = 0; k < cnt; k++) {
 			if (img_interrupted()) {
 				rc = -EINTR;
 				goto out;
 			}
+			/*
+			 * Keep the next whole tables on their way in (cold
+			 * caches): each is read in chunks, one after another.
+			 */
+			for (; ahead < cnt && ahead <= k + QED_READAHEAD;
+			    ahead++)
+				if (l1[ahead] != 0 && (base + ahead != l1a ||
+				    cfrom % nent == 0) && (base + ahead !=
+				    l1b - 1 || cto % nent == 0) &&
+				    qed_table_off_check(g, l1[ahead]) ==
+				    QED_OFF_OK)
+					img_willneed(img, l1[ahead],
+					    g->table_bytes);
 			i = base + k;
 			e = l1[k];
 			memset(&p, 0, sizeof(p));
