@@ -55,6 +55,10 @@ struct mismatch {
 
 struct ck {
 	uint64_t		 rb_ahead;	/* refcount blocks advised */
+	/* A refcount block of 16-bit ones, and counters of one, to compare. */
+	uint8_t			*ones16;
+	uint8_t			*ones8;
+	size_t			 ones_len;	/* bytes of ones16 */
 	struct img		*img;
 	struct qcow2		*q;
 	struct report		*rp;
@@ -777,6 +781,21 @@ run_len(const uint8_t *buf, uint64_t i, uint64_t l2n, uint64_t e,
 	return r;
 }
 
+/* Are the r counters at a all zero? */
+static inline bool
+run_zero(const qcow2_cnt_t *a, uint64_t r)
+{
+	uint64_t	x, w, acc = 0;
+
+	for (x = 0; x + 8 <= r; x += 8) {
+		memcpy(&w, a + x, sizeof(w));
+		acc |= w;
+	}
+	for (; x < r; x++)
+		acc |= a[x];
+	return acc == 0;
+}
+
 /* Are all r counters below fm (so each may take one more)? */
 static inline bool
 run_below(const qcow2_cnt_t *a, uint64_t r, qcow2_cnt_t fm)
@@ -937,12 +956,18 @@ walk_l2(struct ck *ck, const struct qcow2_l2job *j, const uint8_t *buf,
 				 * in one pass when none of it is near the max.
 				 */
 				r = run_len(buf, i, l2n, e, cs, end, n - k);
-				if (r > 1 && (a != NULL ? run_below(a + k, r,
-				    fm) : bits_clear(bits, k, r))) {
-					if (a != NULL)
-						run_inc(a + k, r);
-					else
-						bits_set(bits, k, r);
+				if (r > 1 && a != NULL && run_zero(a + k, r))
+					/* The first reference to each. */
+					memset(a + k, 1, (size_t)r);
+				else if (r > 1 && a != NULL && run_below(a + k,
+				    r, fm))
+					run_inc(a + k, r);
+				else if (r > 1 && a == NULL && bits_clear(bits,
+				    k, r))
+					bits_set(bits, k, r);
+				else
+					r = 1;
+				if (r > 1) {
 					i += r - 1;
 					if (!active)
 						continue;
@@ -1469,21 +1494,23 @@ block_all_one(const struct ck *ck, const uint8_t *rb, uint64_t k0,
     uint64_t k1)
 {
 	const qcow2_cnt_t *a = ck->cnt->a + k0;
-	uint64_t	 x, m = k1 - k0;
-	unsigned	 acc = 0;
-	uint8_t		 cacc = 0;
+	uint64_t	 x, m = k1 - k0, w, cacc = 0;
 
-	if ((k0 & 3) != 0 || (m & 3) != 0 || k1 > ck->cf_n)
+	if ((k0 & 3) != 0 || (m & 3) != 0 || k1 > ck->cf_n ||
+	    m * 2 > ck->ones_len)
 		return false;
-	for (x = 0; x < m; x++)
-		acc |= (unsigned)((rb[2 * x] << 8 | rb[2 * x + 1]) ^ 1) |
-		    (unsigned)(a[x] ^ 1);
-	if (acc != 0)
+	/* memcmp against blocks of ones: the C library's vector loops. */
+	if (memcmp(rb, ck->ones16, (size_t)m * 2) != 0 ||
+	    memcmp(a, ck->ones8, (size_t)m) != 0)
 		return false;
 	/* Refcount 1: a reference with COPIED clear (bit 1) is wrong. */
-	for (x = k0 / 4; x < k1 / 4; x++)
-		cacc |= ck->cf[x] & 0xaa;
-	return cacc == 0;
+	for (x = k0 / 4; x + 8 <= k1 / 4; x += 8) {
+		memcpy(&w, ck->cf + x, sizeof(w));
+		cacc |= w;
+	}
+	for (; x < k1 / 4; x++)
+		cacc |= ck->cf[x];
+	return (cacc & 0xaaaaaaaaaaaaaaaaULL) == 0;
 }
 
 /* Keep a mismatch for reverse mapping, or report it at once. */
@@ -1542,6 +1569,17 @@ compare(struct ck *ck, uint64_t *highest)
 	int		 rc;
 
 	*highest = 0;
+	/* Without the memory the careful path does it all. */
+	if (q->h.refcount_order == 4 && ck->ones16 == NULL &&
+	    (ck->ones16 = malloc((size_t)q->cs)) != NULL &&
+	    (ck->ones8 = malloc((size_t)q->cs / 2)) != NULL) {
+		for (i = 0; i < q->cs / 2; i++) {
+			ck->ones16[2 * i] = 0;
+			ck->ones16[2 * i + 1] = 1;
+		}
+		memset(ck->ones8, 1, (size_t)q->cs / 2);
+		ck->ones_len = (size_t)q->cs;
+	}
 	for (t = 0; (t << q->rb_bits) < n; t++) {
 		if (img_interrupted())
 			return -EINTR;
@@ -1990,5 +2028,7 @@ out:
 	free(ck.win[1].buf);
 	free(ck.mm);
 	free(ck.cf);
+	free(ck.ones16);
+	free(ck.ones8);
 	return rc;
 }
