@@ -45,7 +45,7 @@ struct qmap {
 static uint64_t
 nonzero_refcounts(const uint8_t *rb, uint32_t order, uint64_t n)
 {
-	uint64_t	k, c = 0;
+	uint64_t	k, c = 0, x, lo;
 	size_t		w, b;
 
 	if (order < 3) {
@@ -54,7 +54,24 @@ nonzero_refcounts(const uint8_t *rb, uint32_t order, uint64_t n)
 		return c;
 	}
 	w = (size_t)1 << (order - 3);
-	for (k = 0; k < n; k++) {
+	/*
+	 * Eight bytes a step: each entry's bytes ORed into its lowest byte,
+	 * then one bit per non-zero entry, counted.
+	 */
+	lo = w == 1 ? 0xffffffffffffffffULL : w == 2 ? 0x00ff00ff00ff00ffULL :
+	    w == 4 ? 0x000000ff000000ffULL : 0xffULL;
+	for (k = 0; (k + 8 / w) <= n; k += 8 / w) {
+		memcpy(&x, rb + k * w, sizeof(x));
+		for (b = 8; b < w * 8; b *= 2)
+			x |= x >> b;
+		x &= lo;
+		x = ((x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL) | x;
+		/* One bit a lane, summed by a multiply (no popcnt here). */
+		x = ((x & lo & 0x8080808080808080ULL) >> 7) *
+		    0x0101010101010101ULL;
+		c += x >> 56;
+	}
+	for (; k < n; k++) {
 		for (b = 0; b < w && rb[k * w + b] == 0; b++)
 			;
 		c += b < w;
@@ -294,14 +311,25 @@ static uint64_t
 plain_run(const struct qmap *qm, const uint8_t *tab, uint64_t i, uint64_t e)
 {
 	const struct qcow2	*q = qm->q;
-	uint64_t		 off = e & QCOW2_L2E_OFFSET_MASK, r, n;
+	uint64_t		 off = e & QCOW2_L2E_OFFSET_MASK, r, n, x, k;
 
 	if (q->extl2 || q->data_file)
 		return 0;
 	if (e != 0 && ((e & ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK)) !=
 	    0 || off == 0 || (off & (q->cs - 1)) != 0))
 		return 0;
-	for (r = 1; i + r < q->l2_size; r++) {
+	/* Four entries a step, without a branch between them. */
+	for (r = 1; i + r + 4 <= q->l2_size; r += 4) {
+		x = 0;
+		for (k = 0; k < 4; k++) {
+			n = be64_at(tab + (i + r + k) * 8);
+			x |= e == 0 ? n : (n & ~QCOW2_OFLAG_COPIED) ^
+			    (off + ((r + k) << q->h.cluster_bits));
+		}
+		if (x != 0)
+			break;
+	}
+	for (; i + r < q->l2_size; r++) {
 		n = be64_at(tab + (i + r) * 8);
 		if (e == 0 ? n != 0 : ((n & ~QCOW2_OFLAG_COPIED) !=
 		    off + (r << q->h.cluster_bits)))

@@ -389,6 +389,18 @@ def _(c):
             "ranges": [(1 * MB, 128 * KB), (1032 * KB + 1000, 5000)]}
 
 
+# QEMU's preallocation test counts non-zero refcounts at every width.
+for _bits in (1, 4, 8, 32, 64):
+    def _mk(bits):
+        def fn(c):
+            c.create("img.qcow2", 16 * MB, opts="preallocation=metadata,"
+                     "cluster_size=4096,refcount_bits=%d" % bits)
+            c.io("img.qcow2", "write -P 0x31 8k 12k")
+            return {"img": "img.qcow2"}
+        return fn
+    case("q3-prealloc-meta-rb%d" % _bits)(_mk(_bits))
+
+
 @case("q2-prealloc-meta-written")
 def _(c):
     c.create("img.qcow2", 64 * MB, opts="compat=0.10,preallocation=metadata")
