@@ -12,7 +12,9 @@
 # ratio against its target, and writes everything to build/bench.json with
 # a description of the machine.  Not part of make check.
 #
-# BENCH_ROWS=check1t,map1t runs a subset; BENCH_COLD=0 skips cold runs.
+# BENCH_ROWS=check1t,map1t runs a subset; BENCH_COLD=0 skips cold runs;
+# BENCH_CPUS=0 runs both sides on those CPUs only (taskset -c), as on a
+# one-vCPU VM, into build/bench-cpus-0.json.
 import json
 import os
 import platform
@@ -98,6 +100,9 @@ def warm(paths):
 TIMEF = os.path.join(D, ".time")
 
 
+CPUS = os.environ.get("BENCH_CPUS")
+
+
 def run_once(argv, prep=None):
     """Wall time from here; system/user time and peak RSS from GNU time,
     whose child is forked from a small process: a child forked from this
@@ -105,8 +110,10 @@ def run_once(argv, prep=None):
     if prep:
         prep()
     t0 = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-o", TIMEF, "-f", "%S %U %M %x"]
-                       + argv, stdout=subprocess.DEVNULL,
+    pin = ["taskset", "-c", CPUS] if CPUS else []
+    p = subprocess.run(pin + ["/usr/bin/time", "-o", TIMEF, "-f",
+                              "%S %U %M %x"] + argv,
+                       stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     wall = time.monotonic() - t0
     with open(TIMEF) as f:
@@ -289,6 +296,7 @@ def main():
     mapt = os.path.join(BIN, "imgmap")
     rep = os.path.join(BIN, "imgrepair")
     m = machine()
+    m["cpus_used"] = CPUS or "all"
     print("machine: %s" % json.dumps(m), flush=True)
     rows = []
 
@@ -353,7 +361,8 @@ def main():
                  ["cp", "--sparse=always", qed64(), cpo], []),
         kind="ratio", prep_each=clean, meta=lambda: qed_meta(qed64()))
     clean()
-    path = os.path.join("build", "bench.json")
+    path = os.path.join("build", "bench.json" if not CPUS else
+                        "bench-cpus-%s.json" % CPUS.replace(",", "_"))
     if os.environ.get("BENCH_ROWS") and os.path.exists(path):
         # A subset replaces its own rows in the last full table.
         try:
