@@ -34,6 +34,7 @@
 
 #define QCOW2_RBWIN_BYTES	(1ULL << 20)	/* refcount block window */
 #define QCOW2_RB_AHEAD		64		/* blocks named ahead, cold */
+#define QCOW2_RBPT_BYTES	4096		/* a lone refcount's piece */
 #define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
 
 struct rbwin {
@@ -55,6 +56,9 @@ struct mismatch {
 
 struct ck {
 	uint64_t		 rb_ahead;	/* refcount blocks advised */
+	uint8_t			 pt[QCOW2_RBPT_BYTES];	/* stored_point() */
+	uint64_t		 pt_off;
+	bool			 pt_ok;
 	/* A refcount block of 16-bit ones, and counters of one, to compare. */
 	uint8_t			*ones16;
 	uint8_t			*ones8;
@@ -303,11 +307,40 @@ hit:
 }
 
 /*
- * Stored refcount of cluster k.  -EIO when its refcount block is not
- * cluster aligned (QEMU cannot read it either); other errors are I/O.
+ * One refcount from the piece of its block around it (QCOW2_RBPT_BYTES):
+ * the L1 phase asks for one count per L2 table, tables far apart, and a
+ * whole block per question would read the refcount blocks twice.
  */
 static int
-stored_get(struct ck *ck, uint64_t k, uint64_t *val)
+stored_point(struct ck *ck, uint64_t off, uint64_t i, uint64_t *val)
+{
+	struct qcow2	*q = ck->q;
+	uint64_t	 bit = i << q->h.refcount_order, at, len;
+	int		 rc;
+
+	len = q->cs < QCOW2_RBPT_BYTES ? q->cs : QCOW2_RBPT_BYTES;
+	at = off + (bit / 8 / len) * len;
+	if (!ck->pt_ok || ck->pt_off != at) {
+		ck->pt_ok = false;
+		if ((rc = img_pread_zf(ck->img, at, ck->pt, (size_t)len,
+		    NULL)) != 0)
+			return rc;
+		ck->pt_off = at;
+		ck->pt_ok = true;
+	}
+	/* The index within the piece: the piece is whole entries. */
+	*val = qcow2_rb_get(ck->pt, q->h.refcount_order, i -
+	    (((at - off) * 8) >> q->h.refcount_order));
+	return 0;
+}
+
+/*
+ * Stored refcount of cluster k.  -EIO when its refcount block is not
+ * cluster aligned (QEMU cannot read it either); other errors are I/O.
+ * point: a lookup far from the last, read alone (stored_point()).
+ */
+static int
+stored_get_at(struct ck *ck, uint64_t k, uint64_t *val, bool point)
 {
 	struct qcow2	*q = ck->q;
 	const uint8_t	*rb;
@@ -326,11 +359,21 @@ stored_get(struct ck *ck, uint64_t k, uint64_t *val)
 	}
 	if ((off & (q->cs - 1)) != 0)
 		return -EIO;
+	if (point && (t < ck->win[0].t0 || t >= ck->win[0].t1) &&
+	    (t < ck->win[1].t0 || t >= ck->win[1].t1))
+		return stored_point(ck, off, k & ((1ULL << q->rb_bits) - 1),
+		    val);
 	if ((rc = rbwin_ptr(ck, t, &rb)) != 0)
 		return rc;
 	*val = qcow2_rb_get(rb, q->h.refcount_order,
 	    k & ((1ULL << q->rb_bits) - 1));
 	return 0;
+}
+
+static int
+stored_get(struct ck *ck, uint64_t k, uint64_t *val)
+{
+	return stored_get_at(ck, k, val, false);
 }
 
 /* ---- adding references (spec 4.2) ------------------------------------- */
@@ -1049,8 +1092,8 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 
 	if (ck->recheck) {
 		/* Only which tables get COPIED checks, as before. */
-		j->flag = l2off != 0 && stored_get(ck,
-		    l2off >> q->h.cluster_bits, &rc1) == 0;
+		j->flag = l2off != 0 && stored_get_at(ck,
+		    l2off >> q->h.cluster_bits, &rc1, true) == 0;
 		return 0;
 	}
 	lp->l1idx = j->l1idx;
@@ -1110,8 +1153,8 @@ ck_l1e(void *arg, struct qcow2_l2job *j)
 		return rc;
 	j->flag = false;
 	/* COPIED of the L1 entry against the L2 table's refcount. */
-	if (lw->active && l2off != 0 && stored_get(ck,
-	    l2off >> q->h.cluster_bits, &rc1) == 0) {
+	if (lw->active && l2off != 0 && stored_get_at(ck,
+	    l2off >> q->h.cluster_bits, &rc1, true) == 0) {
 		j->flag = true;
 		if ((rc1 == 1) != ((e & QCOW2_OFLAG_COPIED) != 0)) {
 			pc.want = rc1;
