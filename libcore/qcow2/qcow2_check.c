@@ -34,7 +34,7 @@
 
 #define QCOW2_RBWIN_BYTES	(1ULL << 20)	/* refcount block window */
 #define QCOW2_RB_AHEAD		64		/* blocks named ahead, cold */
-#define QCOW2_RBPT_BYTES	4096		/* a lone refcount's piece */
+#define QCOW2_RBPT_BYTES	512		/* a lone refcount's piece */
 #define QCOW2_MISMATCH_KEEP	65536		/* reverse-mapped at most */
 
 struct rbwin {
