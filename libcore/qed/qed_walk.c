@@ -83,22 +83,6 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 			if (v->clusters_only && (ent[k] == QED_L2_UNALLOC ||
 			    ent[k] == QED_L2_ZERO))
 				continue;
-			if (v->l2run != NULL && (r = run_of(g, ent, k,
-			    cnt)) > 1) {
-				memset(&p, 0, sizeof(p));
-				p.l1i = l1->l1i;
-				p.toff = l1->toff;
-				p.j = base + k;
-				p.first = base;
-				p.cnt = cnt;
-				p.ep = &ent[k];
-				if ((rc = v->l2run(v->arg, &p, r)) == 0) {
-					k += r - 1;
-					continue;
-				}
-				if (rc != 1)
-					return rc;
-			}
 			memset(&p, 0, sizeof(p));
 			p.l1i = l1->l1i;
 			p.toff = l1->toff;
@@ -106,6 +90,15 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 			p.first = base;
 			p.cnt = cnt;
 			p.ep = &ent[k];
+			if (v->l2run != NULL && (r = run_of(g, ent, k,
+			    cnt)) > 1) {
+				if ((rc = v->l2run(v->arg, &p, r)) == 0) {
+					k += r - 1;
+					continue;
+				}
+				if (rc != 1)
+					return rc;
+			}
 			if (ent[k] != QED_L2_UNALLOC && ent[k] != QED_L2_ZERO)
 				p.oe = qed_cluster_off_check(g, ent[k]);
 			if ((rc = v->l2(v->arg, &p)) != 0)
