@@ -206,6 +206,14 @@ int	img_view(struct img *img, uint64_t off, size_t len,
 void	img_view_release(struct img_view *v);
 
 /*
+ * Room for item n of the array *arrp (a pointer to any element type, of
+ * size bytes each) holding *cap: doubled from first when full.  0, or
+ * -ENOMEM with the array as it was.
+ */
+int	grow_array(void *arrp, size_t *cap, size_t n, size_t size,
+	    size_t first);
+
+/*
  * Helpers for a format's describe (core/describe.c): the field's name,
  * its meaning appended (never past its end), its place and raw value, the
  * offset it points at, and a len-byte (1..8) integer of the image read

@@ -36,16 +36,10 @@ struct oldref {
 static int
 old_add(struct oldref *o, uint64_t k)
 {
-	uint64_t	*nk;
-	size_t		 cap;
+	int	rc;
 
-	if (o->n == o->cap) {
-		cap = o->cap == 0 ? 64 : o->cap * 2;
-		if ((nk = reallocarray(o->k, cap, sizeof(*nk))) == NULL)
-			return -ENOMEM;
-		o->k = nk;
-		o->cap = cap;
-	}
+	if ((rc = grow_array(&o->k, &o->cap, o->n, sizeof(*o->k), 64)) != 0)
+		return rc;
 	o->k[o->n++] = k;
 	return 0;
 }

@@ -77,19 +77,13 @@ qcow2_fix_be64(struct qcow2_fix *fx, uint64_t off, uint64_t v, enum pr_id id)
 int
 qcow2_fix_copied_note(struct qcow2_fix *fx, uint64_t off)
 {
-	uint64_t	*n;
-	size_t		 cap;
+	int	rc;
 
 	if (fx->survey)
 		return 0;
-	if (fx->ncopied_seen == fx->capcopied_seen) {
-		cap = fx->capcopied_seen == 0 ? 64 : fx->capcopied_seen * 2;
-		if ((n = reallocarray(fx->copied_seen, cap, sizeof(*n))) ==
-		    NULL)
-			return -ENOMEM;
-		fx->copied_seen = n;
-		fx->capcopied_seen = cap;
-	}
+	if ((rc = grow_array(&fx->copied_seen, &fx->capcopied_seen,
+	    fx->ncopied_seen, sizeof(*fx->copied_seen), 64)) != 0)
+		return rc;
 	fx->copied_seen[fx->ncopied_seen++] = off;
 	return 0;
 }
@@ -135,18 +129,13 @@ int
 qcow2_fix_refcount(struct qcow2_fix *fx, uint64_t k, uint64_t r2,
     enum pr_id id, bool fixed)
 {
-	struct qcow2_mm	*n;
-	size_t		 cap;
+	int	rc;
 
 	if (!fixed)
 		return 0;
-	if (fx->nmm == fx->capmm) {
-		cap = fx->capmm == 0 ? 256 : fx->capmm * 2;
-		if ((n = reallocarray(fx->mm, cap, sizeof(*n))) == NULL)
-			return -ENOMEM;
-		fx->mm = n;
-		fx->capmm = cap;
-	}
+	if ((rc = grow_array(&fx->mm, &fx->capmm, fx->nmm, sizeof(*fx->mm),
+	    256)) != 0)
+		return rc;
 	fx->mm[fx->nmm].k = k;
 	fx->mm[fx->nmm].r2 = r2;
 	fx->mm[fx->nmm].id = id;
@@ -255,18 +244,13 @@ qcow2_fix_first_free(struct qcow2_fix *fx, uint64_t n, uint64_t *k)
 int
 qcow2_fix_zero_cluster(struct qcow2_fix *fx, uint64_t host)
 {
-	uint64_t	*nz;
-	size_t		 cap;
+	int	rc;
 
 	if (fx->survey)
 		return 0;
-	if (fx->nzeros == fx->capzeros) {
-		cap = fx->capzeros == 0 ? 16 : fx->capzeros * 2;
-		if ((nz = reallocarray(fx->zeros, cap, sizeof(*nz))) == NULL)
-			return -ENOMEM;
-		fx->zeros = nz;
-		fx->capzeros = cap;
-	}
+	if ((rc = grow_array(&fx->zeros, &fx->capzeros, fx->nzeros,
+	    sizeof(*fx->zeros), 16)) != 0)
+		return rc;
 	fx->zeros[fx->nzeros++] = host;
 	return 0;
 }
@@ -274,16 +258,11 @@ qcow2_fix_zero_cluster(struct qcow2_fix *fx, uint64_t host)
 int
 qcow2_fix_overflow(struct qcow2_fix *fx, uint64_t k, uint64_t n)
 {
-	struct qcow2_mm	*nm;
-	size_t		 cap;
+	int	rc;
 
-	if (fx->novf == fx->capovf) {
-		cap = fx->capovf == 0 ? 16 : fx->capovf * 2;
-		if ((nm = reallocarray(fx->ovf, cap, sizeof(*nm))) == NULL)
-			return -ENOMEM;
-		fx->ovf = nm;
-		fx->capovf = cap;
-	}
+	if ((rc = grow_array(&fx->ovf, &fx->capovf, fx->novf,
+	    sizeof(*fx->ovf), 16)) != 0)
+		return rc;
 	fx->ovf[fx->novf].k = k;
 	fx->ovf[fx->novf].r2 = n;
 	fx->ovf[fx->novf].id = PR_QCOW2_REF_OVERFLOW;
