@@ -38,6 +38,8 @@ import subprocess
 import sys
 import time
 
+from qcow2hdr import Qcow2Header
+
 B = os.path.abspath(os.environ.get("B", "build"))
 IMGINFO = os.path.join(B, "bin", "imginfo")
 IMGMAP = os.path.join(B, "bin", "imgmap")
@@ -133,32 +135,15 @@ class Ctx:
             f.write(buf)
 
 
-class Q2:
+class Q2(Qcow2Header):
     """Just enough qcow2 to compute where a poke goes (big endian)."""
 
+    error = Setup
+
     def __init__(self, buf):
-        self.buf = buf
-        self.version = self.u32(4)
-        self.cs = 1 << self.u32(20)
-        self.size = self.u64(24)
-        self.l1_off = self.u64(40)
-        self.incompat = self.u64(72) if self.version >= 3 else 0
-        self.hdr_len = self.u32(100) if self.version >= 3 else 72
-        self.ext_l2 = bool(self.incompat & 16)
-        self.esz = 16 if self.ext_l2 else 8
-        self.l2_entries = self.cs // self.esz
-
-    def u32(self, off):
-        return struct.unpack_from(">I", self.buf, off)[0]
-
-    def u64(self, off):
-        return struct.unpack_from(">Q", self.buf, off)[0]
-
-    def put64(self, off, v):
-        struct.pack_into(">Q", self.buf, off, v)
-
-    def put32(self, off, v):
-        struct.pack_into(">I", self.buf, off, v)
+        super().__init__(buf)
+        self.hdr_len = self.header_length
+        self.esz = self.l2_esz
 
     def l1(self, i):
         return self.u64(self.l1_off + 8 * i)

@@ -15,6 +15,8 @@ import struct
 import subprocess
 import sys
 
+from qcow2hdr import Qcow2Header
+
 B = os.environ.get("B", "build")
 IMGCHECK = os.path.join(B, "bin", "imgcheck")
 IMGINFO = os.path.join(B, "bin", "imginfo")
@@ -40,50 +42,15 @@ class Setup(Exception):
     """The image could not be built or poked as the case expects."""
 
 
-class Img:
+class Img(Qcow2Header):
     """Just enough qcow2 to find what a case pokes (all big endian)."""
+
+    error = Setup
 
     def __init__(self, path):
         self.path = path
         with open(path, "rb") as f:
-            self.buf = f.read()
-        self.version = self.u32(4)
-        self.cluster_bits = self.u32(20)
-        self.cs = 1 << self.cluster_bits
-        self.size = self.u64(24)
-        self.l1_size = self.u32(36)
-        self.l1_off = self.u64(40)
-        self.rt_off = self.u64(48)
-        self.rt_clusters = self.u32(56)
-        self.nb_snap = self.u32(60)
-        self.snap_off = self.u64(64)
-        if self.version >= 3:
-            self.incompat = self.u64(72)
-            self.compat = self.u64(80)
-            self.autoclear = self.u64(88)
-            self.refcount_order = self.u32(96)
-            self.header_length = self.u32(100)
-        else:
-            self.incompat = self.compat = self.autoclear = 0
-            self.refcount_order = 4
-            self.header_length = 72
-        self.ext_l2 = bool(self.incompat & 16)
-        self.l2_esz = 16 if self.ext_l2 else 8
-
-    # raw access
-    def u8(self, off):
-        return self.buf[off]
-
-    def u16(self, off):
-        return struct.unpack_from(">H", self.buf, off)[0]
-
-    def u32(self, off):
-        return struct.unpack_from(">I", self.buf, off)[0]
-
-    def u64(self, off):
-        if off + 8 > len(self.buf):
-            raise Setup("read past EOF at %#x" % off)
-        return struct.unpack_from(">Q", self.buf, off)[0]
+            super().__init__(f.read())
 
     @property
     def eof(self):

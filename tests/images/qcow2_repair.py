@@ -67,6 +67,8 @@ import subprocess
 import sys
 import time
 
+from qcow2hdr import Qcow2Header
+
 B = os.path.abspath(os.environ.get("B", "build"))
 IMGREPAIR = os.path.join(B, "bin", "imgrepair")
 IMGCHECK = os.path.join(B, "bin", "imgcheck")
@@ -168,52 +170,22 @@ def jload(text):
         return None
 
 
-class Q2:
+class Q2(Qcow2Header):
     """Just enough qcow2 to compute where a poke goes (big endian).  The
     whole file is held in buf; save() writes it back."""
+
+    error = Setup
 
     def __init__(self, path):
         self.path = path
         with open(path, "rb") as f:
-            self.buf = bytearray(f.read())
-        self.version = self.u32(4)
-        self.cbits = self.u32(20)
-        self.cs = 1 << self.cbits
-        self.size = self.u64(24)
-        self.l1_size = self.u32(36)
-        self.l1_off = self.u64(40)
-        self.rt_off = self.u64(48)
-        self.rt_clusters = self.u32(56)
-        self.nb_snap = self.u32(60)
-        self.snap_off = self.u64(64)
-        if self.version >= 3:
-            self.incompat = self.u64(72)
-            self.autoclear = self.u64(88)
-            self.rc_order = self.u32(96)
-            self.hdr_len = self.u32(100)
-        else:
-            self.incompat = self.autoclear = 0
-            self.rc_order = 4
-            self.hdr_len = 72
-        self.ext_l2 = bool(self.incompat & 16)
-        self.esz = 16 if self.ext_l2 else 8
-        self.l2_entries = self.cs // self.esz
+            super().__init__(bytearray(f.read()))
+        self.cbits = self.cluster_bits
+        self.rc_order = self.refcount_order
+        self.hdr_len = self.header_length
+        self.esz = self.l2_esz
         self.rc_bits = 1 << self.rc_order
         self.per_block = self.cs * 8 // self.rc_bits
-
-    def u32(self, off):
-        return struct.unpack_from(">I", self.buf, off)[0]
-
-    def u64(self, off):
-        if off + 8 > len(self.buf):
-            raise Setup("read past EOF at %#x" % off)
-        return struct.unpack_from(">Q", self.buf, off)[0]
-
-    def put32(self, off, v):
-        struct.pack_into(">I", self.buf, off, v & 0xffffffff)
-
-    def put64(self, off, v):
-        struct.pack_into(">Q", self.buf, off, v & 0xffffffffffffffff)
 
     def save(self):
         with open(self.path, "r+b") as f:
