@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from qcow2hdr import Qcow2Header
+from qcow2hdr import OFF_MASK, Qcow2Header
 
 B = os.path.abspath(os.environ.get("B", "build"))
 IMGINFO = os.path.join(B, "bin", "imginfo")
@@ -49,7 +49,6 @@ TIMEOUT = 30
 KB = 1024
 MB = 1024 * KB
 GB = 1024 * MB
-OFF_MASK = 0x00fffffffffffe00
 
 
 class Setup(Exception):
@@ -145,23 +144,9 @@ class Q2(Qcow2Header):
         self.hdr_len = self.header_length
         self.esz = self.l2_esz
 
-    def l1(self, i):
-        return self.u64(self.l1_off + 8 * i)
-
-    def l2_off(self, i):
-        off = self.l1(i) & OFF_MASK
-        if off == 0:
-            raise Setup("L1[%d] is empty" % i)
-        return off
-
-    def l2_entry_off(self, guest):
-        cl = guest // self.cs
-        return self.l2_off(cl // self.l2_entries) + \
-            (cl % self.l2_entries) * self.esz
-
     def host(self, guest):
         """Host offset of the data cluster holding guest (0 if none)."""
-        return self.u64(self.l2_entry_off(guest)) & OFF_MASK
+        return self.u64(self.l2_entry_at(guest)) & OFF_MASK
 
     def exts(self):
         """Header extensions: [(offset of the 8-byte header, type, len)]."""
@@ -702,7 +687,7 @@ def _(c):
     c.create("img.qcow2", 8 * MB)
     c.io("img.qcow2", "write -P 1 0 64k", "write -P 2 1M 64k")
     q = Q2(c.read("img.qcow2"))
-    e = q.l2_entry_off(1 * MB)
+    e = q.l2_entry_at(1 * MB)
     q.put64(e, q.u64(e) + 0x200)
     c.write("img.qcow2", q.buf)
     return {"img": "img.qcow2", "damage": (1 * MB, q.cs)}
@@ -713,7 +698,7 @@ def _(c):
     c.create("img.qcow2", 8 * MB, opts="extended_l2=on")
     c.io("img.qcow2", "write -P 1 0 4k", "write -P 2 1M 64k")
     q = Q2(c.read("img.qcow2"))
-    e = q.l2_entry_off(0)
+    e = q.l2_entry_at(0)
     # Subcluster 0: allocated (bit 0) and reads as zeros (bit 32).
     struct.pack_into(">Q", q.buf, e + 8, q.u64(e + 8) | 1 | 1 << 32)
     c.write("img.qcow2", q.buf)
@@ -726,7 +711,7 @@ def _(c):
     c.io("img.qcow2", "write -P 1 64k 64k", "write -z 64k 64k",
          "write -P 2 1M 64k")
     q = Q2(c.read("img.qcow2"))
-    e = q.l2_entry_off(64 * KB)
+    e = q.l2_entry_at(64 * KB)
     v = q.u64(e)
     if not v & 1 or not v & OFF_MASK:
         raise Setup("64k is not a zero-alloc cluster: %#x" % v)

@@ -15,7 +15,7 @@ import struct
 import subprocess
 import sys
 
-from qcow2hdr import Qcow2Header
+from qcow2hdr import OFF_MASK, Qcow2Header
 
 B = os.environ.get("B", "build")
 IMGCHECK = os.path.join(B, "bin", "imgcheck")
@@ -24,7 +24,6 @@ IMGMAP = os.path.join(B, "bin", "imgmap")
 VERBOSE = os.environ.get("V", "") not in ("", "0")
 TIMEOUT = 60
 
-OFF_MASK = 0x00fffffffffffe00
 COPIED = 1 << 63
 COMPRESSED = 1 << 62
 ZERO = 1
@@ -57,12 +56,6 @@ class Img(Qcow2Header):
         return len(self.buf)
 
     # tables
-    def l1_at(self, i):
-        return self.l1_off + 8 * i
-
-    def l1(self, i):
-        return self.u64(self.l1_at(i))
-
     def l2tab(self, i=0):
         off = self.l1(i) & OFF_MASK
         if not off:

@@ -67,7 +67,7 @@ import subprocess
 import sys
 import time
 
-from qcow2hdr import Qcow2Header
+from qcow2hdr import OFF_MASK, Qcow2Header
 
 B = os.path.abspath(os.environ.get("B", "build"))
 IMGREPAIR = os.path.join(B, "bin", "imgrepair")
@@ -77,7 +77,6 @@ TIMEOUT = 60
 
 KB = 1024
 MB = 1024 * KB
-OFF_MASK = 0x00fffffffffffe00
 COPIED = 1 << 63
 COMPRESSED = 1 << 62
 LEVELS = ("leaks", "all")
@@ -200,22 +199,7 @@ class Q2(Qcow2Header):
         return off >> self.cbits
 
     # L1/L2
-    def l1_at(self, i):
-        return self.l1_off + 8 * i
-
-    def l1(self, i):
-        return self.u64(self.l1_at(i))
-
-    def l2_off(self, i):
-        off = self.l1(i) & OFF_MASK
-        if off == 0:
-            raise Setup("L1[%d] is empty" % i)
-        return off
-
-    def l2_at(self, guest):
-        cl = guest // self.cs
-        return self.l2_off(cl // self.l2_entries) + \
-            (cl % self.l2_entries) * self.esz
+    l2_at = Qcow2Header.l2_entry_at
 
     def l2(self, guest):
         return self.u64(self.l2_at(guest))

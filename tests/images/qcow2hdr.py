@@ -7,6 +7,8 @@ big-endian access they share live here (python3, stdlib only).
 """
 import struct
 
+OFF_MASK = 0x00fffffffffffe00
+
 
 class Qcow2Header:
     """Header fields of the qcow2 image held in buf.  A read past the end
@@ -59,3 +61,22 @@ class Qcow2Header:
 
     def put64(self, off, v):
         struct.pack_into(">Q", self.buf, off, v & 0xffffffffffffffff)
+
+    # tables
+    def l1_at(self, i):
+        return self.l1_off + 8 * i
+
+    def l1(self, i):
+        return self.u64(self.l1_at(i))
+
+    def l2_off(self, i):
+        off = self.l1(i) & OFF_MASK
+        if off == 0:
+            raise self.error("L1[%d] is empty" % i)
+        return off
+
+    def l2_entry_at(self, guest):
+        """Host offset of the L2 entry mapping guest offset guest."""
+        cl = guest // self.cs
+        return self.l2_off(cl // self.l2_entries) + \
+            (cl % self.l2_entries) * self.l2_esz
