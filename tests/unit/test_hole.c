@@ -18,6 +18,7 @@
 #include <CUnit/CUnit.h>
 
 #include "core/core.h"
+#include "unit/runs.h"
 
 #define K	1024ULL
 
@@ -154,22 +155,6 @@ test_hole_then_odd_tail(void)
 	status(fd, 64 * K, 1 << 20, true, 100, false);
 	status(fd, 64 * K + 100, 1 << 20, false, 412, true);
 	close(fd);
-}
-
-/* Collect the merged runs. */
-struct runs {
-	struct map_ext	r[16];
-	size_t		n;
-};
-
-static int
-collect(void *arg, const struct map_ext *e)
-{
-	struct runs	*rs = arg;
-
-	CU_ASSERT_FATAL(rs->n < 16);
-	rs->r[rs->n++] = *e;
-	return 0;
 }
 
 static void

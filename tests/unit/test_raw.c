@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "core/core.h"
+#include "unit/runs.h"
 
 #define K	1024ULL
 
@@ -95,21 +96,6 @@ test_magic_wins(void)
 	CU_ASSERT_STRING_EQUAL(img_format(img), "raw");
 	img_close(img);
 	unlink(path);
-}
-
-struct runs {
-	struct map_ext	r[16];
-	size_t		n;
-};
-
-static int
-collect(void *arg, const struct map_ext *e)
-{
-	struct runs	*rs = arg;
-
-	CU_ASSERT_FATAL(rs->n < 16);
-	rs->r[rs->n++] = *e;
-	return 0;
 }
 
 static void
