@@ -22,13 +22,24 @@ ifdef SAN
 SANFLAGS    = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 endif
-PKGS        = zlib json-c liblz4 libzstd libsodium libcrypto
-DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKGS        = zlib json-c liblz4 libzstd
+# libcrypto and libsodium are opened when first needed (core/crypto.c),
+# by the sonames found here; only test programs that call them link them.
+LAZY_PKGS   = libsodium libcrypto
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) $(LAZY_PKGS) 2>/dev/null)
 DEP_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+LAZY_LIBS  := $(shell $(PKG_CONFIG) --libs $(LAZY_PKGS) 2>/dev/null)
+soname      = $(shell objdump -p "$$($(CC) -print-file-name=$(1))" \
+                2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+CRYPTO_SONAME := $(call soname,libcrypto.so)
+SODIUM_SONAME := $(call soname,libsodium.so)
+SONAME_CFLAGS = $(if $(CRYPTO_SONAME),-DIMG_CRYPTO_SONAME='"$(CRYPTO_SONAME)"') \
+              $(if $(SODIUM_SONAME),-DIMG_SODIUM_SONAME='"$(SODIUM_SONAME)"')
 CURSES_LIBS := $(shell $(PKG_CONFIG) --libs ncursesw 2>/dev/null || echo -lncursesw)
 CUNIT_LIBS := $(shell $(PKG_CONFIG) --libs cunit 2>/dev/null || echo -lcunit)
 ALL_CFLAGS  = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
-              $(CFLAGS) $(SANFLAGS) $(DEP_CFLAGS) -Ilibcore -Itests -MMD -MP
+              $(CFLAGS) $(SANFLAGS) $(DEP_CFLAGS) $(SONAME_CFLAGS) \
+              -Ilibcore -Itests -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 # With SAN=1 everything goes to its own tree, so sanitized and plain
@@ -88,7 +99,8 @@ $(VIEW_TOOLS:%=$(B)/bin/%): $(VIEW_SRC:%.c=$(B)/%.o)
 
 $(B)/tests/bin/%: $(B)/tests/tools/%.o $(FIX_SRC:%.c=$(B)/%.o) $(B)/libcore.a
 	@mkdir -p $(dir $@)
-	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a $(DEP_LIBS)
+	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a \
+	    $(DEP_LIBS) $(LAZY_LIBS)
 
 # Each tests/unit/test_<name>.c defines suite_<name>(); the list is derived
 # from the file names so adding a test file needs no edit here.
@@ -108,7 +120,7 @@ $(B)/tests/unit/suites.o: $(B)/tests/unit/suites.c
 
 $(B)/tests/unit/runner: $(UNIT_OBJ) $(B)/libcore.a
 	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(UNIT_OBJ) $(B)/libcore.a \
-	    $(DEP_LIBS) $(CUNIT_LIBS)
+	    $(DEP_LIBS) $(LAZY_LIBS) $(CUNIT_LIBS)
 
 # Fuzzing (tests/fuzz/README.md).  make fuzz builds every
 # tests/fuzz/fuzz_*.c with clang and libFuzzer into build/fuzz/; make check
@@ -120,7 +132,8 @@ FUZZ_BINS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
               -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -g -O1 \
-              $(FUZZ_SAN) $(DEP_CFLAGS) -Ilibcore -Itests -MMD -MP
+              $(FUZZ_SAN) $(DEP_CFLAGS) $(SONAME_CFLAGS) -Ilibcore -Itests \
+              -MMD -MP
 REPLAY_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%, \
               $(wildcard tests/fuzz/fuzz_*_image.c))
 
@@ -132,11 +145,13 @@ build/fuzz/obj/%.o: %.c
 	$(Q_CC)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
 build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(LIB_SRC:%.c=build/fuzz/obj/%.o)
-	$(Q_LD)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS)
+	$(Q_LD)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS) \
+	    $(LAZY_LIBS)
 
 $(B)/tests/fuzz/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o \
     $(B)/libcore.a
-	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a $(DEP_LIBS)
+	$(Q_LD)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcore.a \
+	    $(DEP_LIBS) $(LAZY_LIBS)
 
 # Missing build or test dependencies: install them (as root) or say how.
 DEPS_STAMP  = build/.deps-ok
@@ -172,9 +187,14 @@ demo: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory all
 	@B=$(B) sh tests/demo.sh
 
-bench: $(DEPS_STAMP)
+bench: $(DEPS_STAMP) $(B)/bench/runone
 	@$(MAKE) --no-print-directory all
 	@B=$(B) sh bench/run.sh
+
+# The bench's timer (bench/runone.c): spawn, wait4, nothing else.
+$(B)/bench/runone: bench/runone.c
+	@mkdir -p $(@D)
+	$(Q_LD)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 # imgkit-problems(7), written from the problem table by tools/mkproblems.c.
 $(B)/tools/mkproblems: $(B)/tools/mkproblems.o $(B)/tools/toolutil.o \

@@ -98,28 +98,26 @@ def warm(paths):
 
 
 TIMEF = os.path.join(D, ".time")
+RUNONE = os.path.join(B, "bench", "runone")
+SHORT, SHORT_RUNS = 0.1, 31
 
 
 CPUS = os.environ.get("BENCH_CPUS")
 
 
 def run_once(argv, prep=None):
-    """Wall time from here; system/user time and peak RSS from GNU time,
-    whose child is forked from a small process: a child forked from this
-    Python would carry Python's RSS into its ru_maxrss across exec."""
+    """Wall, system and user time and peak RSS of one run, from runone
+    (bench/runone.c): it times from just before its spawn to just after
+    wait4, so no harness time is counted, and its child starts from a
+    small process, so ru_maxrss is the command's own."""
     if prep:
         prep()
-    t0 = time.monotonic()
     pin = ["taskset", "-c", CPUS] if CPUS else []
-    p = subprocess.run(pin + ["/usr/bin/time", "-o", TIMEF, "-f",
-                              "%S %U %M %x"] + argv,
-                       stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-    wall = time.monotonic() - t0
+    subprocess.run(pin + [RUNONE, TIMEF] + argv, check=True)
     with open(TIMEF) as f:
-        last = f.read().split("\n")[-2].split()
-    return {"wall": wall, "sys": float(last[0]), "user": float(last[1]),
-            "rss_kib": int(last[2]), "exit": int(last[3])}
+        w = f.read().split()
+    return {"wall": float(w[0]), "sys": float(w[1]), "user": float(w[2]),
+            "rss_kib": int(w[3]), "exit": int(w[4])}
 
 
 def summary(runs):
@@ -133,14 +131,19 @@ def summary(runs):
 def measure(ours, theirs, files, cold, prep_each=None):
     """Alternate ours and theirs N times; return both summaries.  Warm
     rows whose files are too big to read whole (their data is the image's
-    payload) are primed by one untimed run of each command instead."""
+    payload) are primed by one untimed run of each command instead.
+    Rows whose runs all stay under SHORT seconds run SHORT_RUNS times:
+    a few milliseconds' median moves with every timer tick."""
     a, b = [], []
     if not cold and not files:
         for argv in (ours, theirs):
             if prep_each:
                 prep_each()
             run_once(argv)
-    for _ in range(N):
+    runs = N
+    i = 0
+    while i < runs:
+        i += 1
         for argv, acc in ((ours, a), (theirs, b)):
             if prep_each:
                 prep_each()
@@ -150,6 +153,8 @@ def measure(ours, theirs, files, cold, prep_each=None):
                 warm(files)
                 r = run_once(argv)
             acc.append(r)
+        if i == N and max(r["wall"] for r in a + b) < SHORT:
+            runs = max(N, SHORT_RUNS)
     return summary(a), summary(b)
 
 
@@ -280,8 +285,8 @@ def row(rows, rid, what, vs, target, make, cold=False, kind="faster",
             "ok" if r["rss_ok"] else "OVER", r["rss_bound_kib"],
             mb / 1048576)
     rows.append(r)
-    print("%-44s ours %7.3f s (%.3f-%.3f, sys %.3f, %6d KiB) | %s "
-          "%7.3f s (sys %.3f, %6d KiB) | %s, target %s%s" % (
+    print("%-44s ours %7.4f s (%.4f-%.4f, sys %.3f, %6d KiB) | %s "
+          "%7.4f s (sys %.3f, %6d KiB) | %s, target %s%s" % (
               what, o["median"], o["min"], o["max"], o["sys_median"],
               o["rss_kib"], vs, t["median"], t["sys_median"], t["rss_kib"],
               shown, target, bound), flush=True)
@@ -289,7 +294,7 @@ def row(rows, rid, what, vs, target, make, cold=False, kind="faster",
 
 def main():
     os.makedirs(D, exist_ok=True)
-    for t in ("qemu-img", "qemu-io", "/usr/bin/time"):
+    for t in ("qemu-img", "qemu-io", RUNONE):
         if not shutil.which(t):
             sys.exit("bench: %s is needed (make deps)" % t)
     chk = os.path.join(BIN, "imgcheck")

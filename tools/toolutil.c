@@ -16,9 +16,9 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
 #include "toolutil.h"
+#include "core/crypto.h"
 #include "core/banned.h"
 
 #define TU_MAX_OPTS	64
@@ -409,11 +409,12 @@ void
 tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
     struct img_opts *opts)
 {
-	unsigned char	 md[64];
-	unsigned int	 mdlen = 0;
-	const char	*env;
-	char		*buf;
-	size_t		 len;
+	const struct img_crypto	*c;
+	unsigned char		 md[64];
+	unsigned int		 mdlen = 0;
+	const char		*env, *why = NULL;
+	char			*buf;
+	size_t			 len;
 
 	(void)cmd;
 	if (k->hex != NULL) {
@@ -436,8 +437,11 @@ tu_key_load(const struct tu_cmd *cmd, const struct tu_key *k,
 		buf = slurp(k->password_file, 4096, &len);
 		if (len > 0 && buf[len - 1] == '\n')
 			len--;
-		if (EVP_Digest(buf, len, md, &mdlen, EVP_sha512(), NULL) != 1 ||
-		    mdlen != 64)
+		if ((c = img_crypto(&why)) == NULL)
+			tu_fail(key_ctx, NULL, "cannot hash the password: %s",
+			    why);
+		if (c->EVP_Digest(buf, len, md, &mdlen, c->EVP_sha512(),
+		    NULL) != 1 || mdlen != 64)
 			tu_fail(key_ctx, NULL, "cannot hash the password");
 		memcpy(opts->key, md + 32, 32);
 		opts->has_key = true;

@@ -23,6 +23,8 @@
 
 #include "core/core.h"
 
+struct img_crypto;
+
 #define A7_BLOCK		4096	/* §1 block size on disk */
 #define A7_NONCE		24	/* §2 */
 #define A7_MAC			16
@@ -185,6 +187,8 @@ struct a7 {
 	struct a7_ent	*ent;
 	size_t		 nent;
 	long		 root;		/* root entry, -1 */
+	const struct img_crypto *c;	/* core/crypto.h, once loaded */
+	const char	*why;		/* why it could not be */
 	void		*md;		/* EVP_MD_CTX for SHA-1 */
 	void		*sha1;		/* EVP_MD */
 };

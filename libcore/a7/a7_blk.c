@@ -13,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <sodium.h>
 
 #include "a7/a7.h"
+#include "core/crypto.h"
 #include "core/banned.h"
 
 /* §3: SHA-1 of 4008 zero bytes, the digest of a blank block. */
@@ -28,11 +27,17 @@ static const uint8_t	a7_blank_digest[20] = {
 int
 a7_crypto_init(struct a7 *a)
 {
-	if (sodium_init() < 0)
+	const char	*why;
+
+	if ((a->c = img_crypto(&why)) == NULL) {
+		a->why = why;
 		return -IMG_EUNSUP;
-	if ((a->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL)
+	}
+	if ((a->sha1 = a->c->EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL) {
+		a->why = "libcrypto has no SHA-1";
 		return -IMG_EUNSUP;
-	if ((a->md = EVP_MD_CTX_new()) == NULL)
+	}
+	if ((a->md = a->c->EVP_MD_CTX_new()) == NULL)
 		return -ENOMEM;
 	return 0;
 }
@@ -40,8 +45,10 @@ a7_crypto_init(struct a7 *a)
 void
 a7_crypto_release(struct a7 *a)
 {
-	EVP_MD_CTX_free(a->md);
-	EVP_MD_free(a->sha1);
+	if (a->c != NULL) {
+		a->c->EVP_MD_CTX_free(a->md);
+		a->c->EVP_MD_free(a->sha1);
+	}
 	a->md = NULL;
 	a->sha1 = NULL;
 }
@@ -51,9 +58,9 @@ a7_sha1(struct a7 *a, const uint8_t *p, size_t len, uint8_t *md)
 {
 	unsigned int	n = 0;
 
-	if (EVP_DigestInit_ex(a->md, a->sha1, NULL) != 1 ||
-	    EVP_DigestUpdate(a->md, p, len) != 1 ||
-	    EVP_DigestFinal_ex(a->md, md, &n) != 1 || n != 20)
+	if (a->c->EVP_DigestInit_ex(a->md, a->sha1, NULL) != 1 ||
+	    a->c->EVP_DigestUpdate(a->md, p, len) != 1 ||
+	    a->c->EVP_DigestFinal_ex(a->md, md, &n) != 1 || n != 20)
 		return -IMG_EUNSUP;
 	return 0;
 }
@@ -61,9 +68,11 @@ a7_sha1(struct a7 *a, const uint8_t *p, size_t len, uint8_t *md)
 bool
 a7_blk_open(const struct img *img, const uint8_t *raw, uint8_t *plain)
 {
+	const struct img_crypto	*c = img_crypto(NULL);
+
 	/* §2: nonce[24] then MAC and ciphertext, libsodium's easy layout. */
-	return crypto_secretbox_open_easy(plain, raw + A7_NONCE,
-	    A7_BLOCK - A7_NONCE, raw, img->key) == 0;
+	return c != NULL && c->crypto_secretbox_open_easy(plain,
+	    raw + A7_NONCE, A7_BLOCK - A7_NONCE, raw, img->key) == 0;
 }
 
 int
@@ -74,8 +83,8 @@ a7_blk_seal(struct img *img, struct a7 *a, uint8_t *plain, uint8_t *raw)
 	if ((rc = a7_sha1(a, plain + A7_HDR, A7_DATA,
 	    plain + A7_HDR_DIGEST)) != 0)
 		return rc;
-	randombytes_buf(raw, A7_NONCE);
-	if (crypto_secretbox_easy(raw + A7_NONCE, plain, A7_PLAIN, raw,
+	a->c->randombytes_buf(raw, A7_NONCE);
+	if (a->c->crypto_secretbox_easy(raw + A7_NONCE, plain, A7_PLAIN, raw,
 	    img->key) != 0)
 		return -IMG_EUNSUP;
 	return 0;

@@ -35,9 +35,10 @@ a7_open(struct img *img)
 		return -ENOMEM;
 	a->root = -1;
 	if ((rc = a7_crypto_init(a)) != 0) {
+		img_set_error(img, "cannot set up libsodium or SHA-1%s%s",
+		    a->why ? ": " : "", a->why ? a->why : "");
 		a7_crypto_release(a);
 		free(a);
-		img_set_error(img, "cannot set up libsodium or SHA-1");
 		return rc;
 	}
 	a->nblocks = img->size / A7_BLOCK;

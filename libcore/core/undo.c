@@ -37,11 +37,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "core/core.h"
 #include "core/undo.h"
+#include "core/crypto.h"
 #include "core/banned.h"
 
 #define UNDO_MAGIC	"IMGKUNDO"
@@ -80,27 +80,30 @@ crc_add(uint32_t crc, const void *p, size_t len)
 static int
 range_hash(int fd, uint64_t off, uint64_t len, uint8_t *buf, uint8_t md[32])
 {
-	EVP_MD_CTX	*ctx;
-	unsigned int	 n = 0;
-	size_t		 k;
-	int		 rc = 0;
+	const struct img_crypto	*c;
+	EVP_MD_CTX		*ctx;
+	unsigned int		 n = 0;
+	size_t			 k;
+	int			 rc = 0;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
+	if ((c = img_crypto(NULL)) == NULL)
+		return -IMG_EUNSUP;
+	if ((ctx = c->EVP_MD_CTX_new()) == NULL)
 		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (c->EVP_DigestInit_ex(ctx, c->EVP_sha256(), NULL) != 1)
 		rc = -IMG_EINVAL;
 	while (rc == 0 && len > 0) {
 		k = len > UNDO_CHUNK ? UNDO_CHUNK : (size_t)len;
 		if ((rc = fd_pread_full(fd, buf, k, off)) != 0)
 			break;
-		if (EVP_DigestUpdate(ctx, buf, k) != 1)
+		if (c->EVP_DigestUpdate(ctx, buf, k) != 1)
 			rc = -IMG_EINVAL;
 		off += k;
 		len -= k;
 	}
-	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
+	if (rc == 0 && (c->EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
 		rc = -IMG_EINVAL;
-	EVP_MD_CTX_free(ctx);
+	c->EVP_MD_CTX_free(ctx);
 	return rc;
 }
 
@@ -114,12 +117,15 @@ range_hash(int fd, uint64_t off, uint64_t len, uint8_t *buf, uint8_t md[32])
 static int
 fingerprint(int fd, uint64_t size, uint8_t md[32], uint32_t *hashed)
 {
-	EVP_MD_CTX	*ctx = NULL;
-	uint8_t		*buf;
-	uint64_t	 step;
-	unsigned int	 n = 0, k;
-	int		 rc = 0;
+	const struct img_crypto	*c;
+	EVP_MD_CTX		*ctx = NULL;
+	uint8_t			*buf;
+	uint64_t		 step;
+	unsigned int		 n = 0, k;
+	int			 rc = 0;
 
+	if ((c = img_crypto(NULL)) == NULL)
+		return -IMG_EUNSUP;
 	if ((buf = malloc(UNDO_CHUNK)) == NULL)
 		return -ENOMEM;
 	if (size <= UNDO_FP_WHOLE) {
@@ -127,24 +133,24 @@ fingerprint(int fd, uint64_t size, uint8_t md[32], uint32_t *hashed)
 		*hashed = (uint32_t)size;
 		goto out;
 	}
-	if ((ctx = EVP_MD_CTX_new()) == NULL) {
+	if ((ctx = c->EVP_MD_CTX_new()) == NULL) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	step = (size - UNDO_FP_SAMPLE) / (UNDO_FP_SAMPLES - 1);
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (c->EVP_DigestInit_ex(ctx, c->EVP_sha256(), NULL) != 1)
 		rc = -IMG_EINVAL;
 	for (k = 0; rc == 0 && k < UNDO_FP_SAMPLES; k++) {
 		if ((rc = fd_pread_full(fd, buf, UNDO_FP_SAMPLE, k * step)) != 0)
 			break;
-		if (EVP_DigestUpdate(ctx, buf, UNDO_FP_SAMPLE) != 1)
+		if (c->EVP_DigestUpdate(ctx, buf, UNDO_FP_SAMPLE) != 1)
 			rc = -IMG_EINVAL;
 	}
-	if (rc == 0 && (EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
+	if (rc == 0 && (c->EVP_DigestFinal_ex(ctx, md, &n) != 1 || n != 32))
 		rc = -IMG_EINVAL;
 	*hashed = UNDO_FP_SAMPLES * UNDO_FP_SAMPLE;
 out:
-	EVP_MD_CTX_free(ctx);
+	c->EVP_MD_CTX_free(ctx);
 	free(buf);
 	return rc;
 }
@@ -293,6 +299,7 @@ rec_append(int ufd, uint64_t *end, const struct urec *r, const void *data)
 int
 undo_begin(struct img *img)
 {
+	const char	*why;
 	uint8_t		*h;
 	size_t		 plen, hlen;
 	uint32_t	 hashed;
@@ -300,6 +307,11 @@ undo_begin(struct img *img)
 
 	if (img->undo_path == NULL || img->undo_fd >= 0)
 		return 0;
+	/* Every record carries a SHA-256: no libcrypto, no undo file. */
+	if (img_crypto(&why) == NULL) {
+		img_set_error(img, "cannot keep the undo file: %s", why);
+		return -IMG_EUNSUP;
+	}
 	plen = strlen(img->path);
 	if (plen > UNDO_PATH_MAX)
 		plen = UNDO_PATH_MAX;
@@ -369,10 +381,11 @@ undo_save_size(struct img *img, uint64_t newsize)
 int
 undo_save_write(struct img *img, uint64_t off, const void *buf, size_t len)
 {
-	struct urec	 r;
-	uint8_t		*old = NULL;
-	unsigned int	 n = 0;
-	int		 rc;
+	const struct img_crypto	*c;
+	struct urec		 r;
+	uint8_t			*old = NULL;
+	unsigned int		 n = 0;
+	int			 rc;
 
 	if (img->undo_fd < 0)
 		return 0;
@@ -385,7 +398,9 @@ undo_save_write(struct img *img, uint64_t off, const void *buf, size_t len)
 		r.len = img->size - off < len ? img->size - off : len;
 	if (len > UNDO_REC_MAX)
 		return -IMG_ELIMIT;
-	if (EVP_Digest(buf, len, r.hash, &n, EVP_sha256(), NULL) != 1 ||
+	if ((c = img_crypto(NULL)) == NULL)
+		return -IMG_EUNSUP;
+	if (c->EVP_Digest(buf, len, r.hash, &n, c->EVP_sha256(), NULL) != 1 ||
 	    n != 32)
 		return -IMG_EINVAL;
 	if (r.len > 0 && (rc = read_old(img, off, r.len, &old)) != 0)
