@@ -308,6 +308,9 @@ struct qcow2_counts {
 int	qcow2_counts_new(uint64_t nclusters, uint64_t max,
 	    struct qcow2_counts **out);
 void	qcow2_counts_free(struct qcow2_counts *c);
+/* Ask for the pages of clusters [k0, k1)'s counters at once. */
+void	qcow2_counts_populate(struct qcow2_counts *c, uint64_t k0,
+	    uint64_t k1);
 uint64_t qcow2_counts_get_slow(const struct qcow2_counts *c, uint64_t k);
 int	qcow2_counts_inc_slow(struct qcow2_counts *c, uint64_t k,
 	    bool *overflow);

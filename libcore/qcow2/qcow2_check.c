@@ -1942,6 +1942,27 @@ open_refusals(struct ck *ck)
 	return hit && !ck->rp->force ? -IMG_ECHECK : 0;
 }
 
+/*
+ * The counters of every cluster a present refcount block covers will be
+ * written: have their pages mapped in runs of present blocks, not one
+ * fault at a time (qcow2_counts_populate()).
+ */
+static void
+populate_counts(struct ck *ck)
+{
+	const struct qcow2	*q = ck->q;
+	uint64_t		 t, t0;
+
+	for (t = 0; t < q->reftable_n; t++) {
+		if (q->reftable[t] == 0)
+			continue;
+		for (t0 = t; t < q->reftable_n && q->reftable[t] != 0; t++)
+			;
+		qcow2_counts_populate(ck->cnt, t0 << q->rb_bits,
+		    t << q->rb_bits);
+	}
+}
+
 int
 qcow2_check(struct img *img, struct report *rp)
 {
@@ -2001,6 +2022,7 @@ check_walk(struct img *img, struct report *rp, const struct qcow2_claims *cl,
 	n = img->size / q->cs + (img->size % q->cs != 0);
 	if ((rc = qcow2_counts_new(n, q->rc_max, &ck.cnt)) != 0)
 		goto out;
+	populate_counts(&ck);
 	ck.cf_n = n;
 	if ((ck.cf = calloc((size_t)(n / 4 + 1), 1)) == NULL) {
 		rc = -ENOMEM;

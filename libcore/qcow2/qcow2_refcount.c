@@ -14,7 +14,10 @@
  * quantities", spec 1.3).  Narrow widths pack from the low bits of each
  * byte; 8..64-bit widths are big-endian.
  */
+#include <sys/mman.h>
+
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,45 @@
 #include "core/banned.h"
 
 #define CNT_SPILL	QCOW2_CNT_SPILL
+
+/*
+ * Map the pages of clusters [k0, k1)'s counters writable in one call.
+ * The check counts every cluster its refcount blocks cover, and touched
+ * one by one each page of counters costs a read fault onto the zero page
+ * and then a copy-on-write fault with a TLB flush: a sixth of a warm
+ * 1 TiB check (58.6 -> 49.1 ms on one CPU).  Only the ranges the refcount
+ * table covers are asked for, so a sparse file pays nothing for the
+ * clusters it does not use.  Old kernels fault the pages in as before.
+ */
+void
+qcow2_counts_populate(struct qcow2_counts *c, uint64_t k0, uint64_t k1)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t	base, a, e;
+
+	if (k1 > c->n)
+		k1 = c->n;
+	if (k0 >= k1)
+		return;
+	if (c->a != NULL) {
+		base = (uintptr_t)c->a;
+		a = base + k0 * sizeof(*c->a);
+		e = base + k1 * sizeof(*c->a);
+	} else {
+		base = (uintptr_t)c->bits;
+		a = base + k0 / 8;
+		e = base + k1 / 8;
+	}
+	a = (a + 4095) & ~(uintptr_t)4095;
+	e &= ~(uintptr_t)4095;
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+	(void)c;
+	(void)k0;
+	(void)k1;
+#endif
+}
 
 int
 qcow2_counts_new(uint64_t nclusters, uint64_t max, struct qcow2_counts **out)
