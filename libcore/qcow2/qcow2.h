@@ -255,6 +255,15 @@ int	qcow2_snaptab_read_fix(struct img *img, struct qcow2 *q,
  * Classify an L2 entry; the exact order of "Table entries" (spec 1.4)
  * matters.  Inline: the walk calls it for every entry.
  */
+/*
+ * Do the QCOW2_RUN_BLOCK big-endian entries at p continue a run: entry
+ * k, masked, is want + k * step?  0 if so (the entries' differences ORed
+ * together otherwise).
+ */
+#define QCOW2_RUN_BLOCK	16
+uint64_t	qcow2_run_block(const uint8_t *p, uint64_t want, uint64_t step,
+		    uint64_t mask);
+
 static inline enum qcow2_l2_kind
 qcow2_l2_kind(const struct qcow2 *q, uint64_t e)
 {

@@ -79,9 +79,14 @@ nonzero_refcounts(const uint8_t *rb, uint32_t order, uint64_t n)
 	return c;
 }
 
-/* Count clusters below the file end with a stored refcount != 0. */
+/*
+ * Count clusters below the file end with a stored refcount != 0, up to
+ * enough: like QEMU, stop once the count reaches it (a preallocated
+ * image says so in its first refcount block, not after all of them).
+ */
 static int
-refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t *count)
+refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t enough,
+    uint64_t *count)
 {
 	uint64_t	 end = (img->size + q->cs - 1) >> q->h.cluster_bits;
 	uint64_t	 per = 1ULL << q->rb_bits, i, off, n = 0;
@@ -90,7 +95,7 @@ refcounted_clusters(struct img *img, struct qcow2 *q, uint64_t *count)
 
 	if ((rb = malloc((size_t)q->cs)) == NULL)
 		return -ENOMEM;
-	for (i = 0; i < q->reftable_n && i * per < end; i++) {
+	for (i = 0; i < q->reftable_n && i * per < end && n < enough; i++) {
 		off = q->reftable[i] & QCOW2_REFT_OFFSET_MASK;
 		if (off == 0)
 			continue;
@@ -115,11 +120,12 @@ metadata_preallocated(struct img *img, struct qcow2 *q)
 	struct stat	st;
 	uint64_t	count, real, threshold;
 
-	if (fstat(img->fd, &st) != 0 || refcounted_clusters(img, q,
-	    &count) != 0)
+	if (fstat(img->fd, &st) != 0)
 		return false;
 	real = ((uint64_t)st.st_blocks * 512) / q->cs;
 	threshold = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+	if (refcounted_clusters(img, q, threshold, &count) != 0)
+		return false;
 	return count >= threshold;
 }
 
@@ -311,24 +317,20 @@ static uint64_t
 plain_run(const struct qmap *qm, const uint8_t *tab, uint64_t i, uint64_t e)
 {
 	const struct qcow2	*q = qm->q;
-	uint64_t		 off = e & QCOW2_L2E_OFFSET_MASK, r, n, x, k;
+	uint64_t		 off = e & QCOW2_L2E_OFFSET_MASK, r, n;
 
 	if (q->extl2 || q->data_file)
 		return 0;
 	if (e != 0 && ((e & ~(QCOW2_OFLAG_COPIED | QCOW2_L2E_OFFSET_MASK)) !=
 	    0 || off == 0 || (off & (q->cs - 1)) != 0))
 		return 0;
-	/* Four entries a step, without a branch between them. */
-	for (r = 1; i + r + 4 <= q->l2_size; r += 4) {
-		x = 0;
-		for (k = 0; k < 4; k++) {
-			n = be64_at(tab + (i + r + k) * 8);
-			x |= e == 0 ? n : (n & ~QCOW2_OFLAG_COPIED) ^
-			    (off + ((r + k) << q->h.cluster_bits));
-		}
-		if (x != 0)
+	/* A block of entries a step (qcow2_run_block()). */
+	for (r = 1; i + r + QCOW2_RUN_BLOCK <= q->l2_size;
+	    r += QCOW2_RUN_BLOCK)
+		if (qcow2_run_block(tab + (i + r) * 8, e == 0 ? 0 : off +
+		    (r << q->h.cluster_bits), e == 0 ? 0 : q->cs, e == 0 ?
+		    ~0ULL : ~QCOW2_OFLAG_COPIED) != 0)
 			break;
-	}
 	for (; i + r < q->l2_size; r++) {
 		n = be64_at(tab + (i + r) * 8);
 		if (e == 0 ? n != 0 : ((n & ~QCOW2_OFLAG_COPIED) !=

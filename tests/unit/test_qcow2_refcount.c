@@ -137,6 +137,39 @@ test_compressed_desc(void)
 	CU_ASSERT_EQUAL(qcow2_l2_kind(&q, 0x50001), QCOW2_L2_NORMAL);
 }
 
+/* Runs of big-endian L2 entries, QCOW2_RUN_BLOCK at a time. */
+static void
+test_run_block(void)
+{
+	uint8_t		b[8 * QCOW2_RUN_BLOCK];
+	uint64_t	e;
+	int		k, j;
+
+	for (k = 0; k < QCOW2_RUN_BLOCK; k++) {
+		e = (0x50000 + (uint64_t)k * 0x10000) | (k % 3 ? 1ULL << 63 : 0);
+		for (j = 0; j < 8; j++)
+			b[8 * k + j] = (uint8_t)(e >> (56 - 8 * j));
+	}
+	/* COPIED masked off: a run; exact: not (some have it, some not). */
+	CU_ASSERT_EQUAL(qcow2_run_block(b, 0x50000, 0x10000,
+	    ~QCOW2_OFLAG_COPIED), 0);
+	CU_ASSERT_NOT_EQUAL(qcow2_run_block(b, 0x50000, 0x10000, ~0ULL), 0);
+	/* Wrong start or step. */
+	CU_ASSERT_NOT_EQUAL(qcow2_run_block(b, 0x60000, 0x10000,
+	    ~QCOW2_OFLAG_COPIED), 0);
+	CU_ASSERT_NOT_EQUAL(qcow2_run_block(b, 0x50000, 0x200,
+	    ~QCOW2_OFLAG_COPIED), 0);
+	/* One entry off by one cluster, in the last place of the block. */
+	b[8 * (QCOW2_RUN_BLOCK - 1) + 5] ^= 0x01;
+	CU_ASSERT_NOT_EQUAL(qcow2_run_block(b, 0x50000, 0x10000,
+	    ~QCOW2_OFLAG_COPIED), 0);
+	/* All empty: want and step 0. */
+	memset(b, 0, sizeof(b));
+	CU_ASSERT_EQUAL(qcow2_run_block(b, 0, 0, ~0ULL), 0);
+	b[3] = 1;
+	CU_ASSERT_NOT_EQUAL(qcow2_run_block(b, 0, 0, ~0ULL), 0);
+}
+
 int suite_qcow2_refcount(void);
 
 int
@@ -151,5 +184,7 @@ suite_qcow2_refcount(void)
 	CU_add_test(s, "stored refcount widths", test_rb_widths);
 	CU_add_test(s, "L2 entry kinds and compressed ranges",
 	    test_compressed_desc);
+	CU_add_test(s, "runs of L2 entries, a block at a time",
+	    test_run_block);
 	return 0;
 }
