@@ -514,9 +514,11 @@ int		 img_finding_entry(struct img *img, const struct finding *f,
 		    uint64_t *off, uint64_t *len);
 
 /*
- * Progress of a long walk: fn is called now and then with how much of
- * the image's metadata or data (done of total, in the walk's own units)
- * has been walked.  The tools show it on a terminal.
+ * Progress of a long walk: fn is called now and then with how many bytes
+ * of the image have been walked, done of total: bytes of tables for the
+ * formats walked through tables (qcow2's L2 tables, QED's), bytes of the
+ * file for those read from end to end (sparse streams, archive7).  The
+ * tools show it on a terminal.
  */
 typedef void	img_progress_fn(void *arg, uint64_t done, uint64_t total);
 void		 img_set_progress(struct img *img, img_progress_fn *fn,

@@ -233,29 +233,6 @@ map_print(void *arg, const struct map_ext *e)
 	return 0;
 }
 
-/* --extract on a terminal: how far it got, on one line of stderr. */
-static bool	progress_shown;
-
-static void
-progress(void *arg, uint64_t done, uint64_t total)
-{
-	const char	*name = arg;
-
-	if (total == 0)
-		return;
-	fprintf(stderr, "\r%s: %5.1f%% (%" PRIu64 " of %" PRIu64 " bytes)",
-	    name, 100.0 * (double)done / (double)total, done, total);
-	progress_shown = true;
-}
-
-static void
-progress_end(void)
-{
-	if (progress_shown)
-		fputc('\n', stderr);
-	progress_shown = false;
-}
-
 /*
  * --extract: every image (a chain: the full backup, then increments) laid
  * on one output.  All are opened first, so a name that is one of them is
@@ -265,6 +242,7 @@ static int
 extract_all(const struct tu_common *tc, char **argv, int argc,
     const char *what, const char *outfile, const struct img_extract_opts *xo)
 {
+	struct img_extract_opts	  x = *xo;
 	struct img_out	  o;
 	struct report	  rp;
 	struct img	**imgs;
@@ -289,8 +267,9 @@ extract_all(const struct tu_common *tc, char **argv, int argc,
 	errbuf[0] = '\0';
 	for (i = 0; i < argc && ex == 0; i++) {
 		report_init(&rp);
-		rc = img_extract_ex(imgs[i], what, fd, &rp, xo);
-		progress_end();
+		x.parg = argv[i];	/* the progress line names each */
+		rc = img_extract_ex(imgs[i], what, fd, &rp, &x);
+		tp_end();
 		if (rp.nf > 0)
 			tu_report_human(&rp, argv[i], stderr);
 		if (rc != 0) {
@@ -679,10 +658,9 @@ main(int argc, char **argv)
 		memset(&xopt, 0, sizeof(xopt));
 		xopt.no_backing = mopt.no_backing;
 		xopt.force = mopt.force;
-		if (isatty(STDERR_FILENO) && !tc.json && !tc.quiet) {
-			xopt.progress = progress;
-			xopt.parg = argv[0];
-		}
+		/* How far the extract got, on a terminal. */
+		if (tp_begin(argv[0], &tc))
+			xopt.progress = tp_update;
 		return extract_all(&tc, argv, argc, what, outfile, &xopt);
 	}
 	if ((rc = img_open(argv[0], &tc.opts, &img, errbuf, sizeof(errbuf))) != 0)

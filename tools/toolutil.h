@@ -215,9 +215,14 @@ void	tu_check_reason(const struct report *rp, const char *err,
 	    const char *file, char *buf, size_t len);
 
 /*
- * progress.c: show img's progress on stderr once a walk passes a second
- * (a terminal only; not with -q or JSON); tp_end() clears the line.
+ * progress.c: show how far a walk got on stderr once it passes a second
+ * (IMGKIT_PROGRESS_DELAY; a terminal only; not with -q or JSON).
+ * tp_begin() says whether the line will show; tp_update() is the hook
+ * (bytes done of total); tp_attach() hooks it to img's walks; tp_end()
+ * clears the line.
  */
+bool	tp_begin(const char *name, const struct tu_common *tc);
+void	tp_update(void *arg, uint64_t done, uint64_t total);
 void	tp_attach(struct img *img, const char *name,
 	    const struct tu_common *tc);
 void	tp_end(void);

@@ -226,7 +226,7 @@ a7_scan(struct img *img, struct a7 *a, struct report *rp)
 		goto out;
 	}
 	for (b = 0; b < a->nblocks; b += n) {
-		img_progress(img, b, a->nblocks);
+		img_progress(img, b * A7_BLOCK, a->nblocks * A7_BLOCK);
 		if (img_interrupted()) {
 			struct pr_ctx	pc = { .str = "the block scan" };
 

@@ -71,6 +71,7 @@ img_copy_sparse(struct img *img, int fd)
 				rc = -EINTR;
 				break;
 			}
+			img_progress(img, off, size);
 			n = de - off < COPY_CHUNK ? (size_t)(de - off) :
 			    COPY_CHUNK;
 			if ((rc = img_pread(img, off, buf, n)) != 0 ||

@@ -1428,6 +1428,7 @@ qcow2_repair(struct img *img, struct report *rp, const char *out_path)
 		img_set_error(img, "%s", err);
 		return rc;
 	}
+	img_set_progress(out, img->progress, img->parg);
 	rc = repair_img(out, rp, img->path, out_path);
 	if (rc != 0 && img_error(out) != NULL)
 		img_set_error(img, "%s", img_error(out));

@@ -82,7 +82,7 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 			rc = -EINTR;
 			break;
 		}
-		img_progress(w->img, i, n);
+		img_progress(w->img, (uint64_t)i * q->cs, (uint64_t)n * q->cs);
 		/*
 		 * Keep the next tables on their way in (cold caches).  Small
 		 * tables only once a read has found the cache cold: hundreds

@@ -60,6 +60,7 @@ qed_repair(struct img *img, struct report *rp, const char *out_path)
 	opts.flags = IMG_RDWR;
 	if ((rc = img_open(out_path, &opts, &out, err, sizeof(err))) != 0)
 		return rc;
+	img_set_progress(out, img->progress, img->parg);
 	rc = qed_check_walk(out, rp, true, NULL);
 	img_close(out);
 	return rc;

@@ -112,6 +112,30 @@ walk_l2(struct img *img, const struct qed_visit *v, const struct qed_wpos *l1,
 	return 0;
 }
 
+/*
+ * Bytes of the valid L2 tables named by L1 entries [l1a, l1b), for the
+ * progress hook: the L1 table read once more, in chunks (0 if it cannot
+ * be; the walk then shows no progress).
+ */
+static uint64_t
+present_bytes(struct img *img, const struct qed_geom *g, uint64_t l1off,
+    uint64_t l1a, uint64_t l1b, uint64_t *l1)
+{
+	uint64_t	base, n = 0;
+	size_t		k, cnt;
+
+	for (base = l1a; base < l1b; base += cnt) {
+		cnt = chunk(base, l1b);
+		if (qed_table_read(img, g, l1off, base, cnt, l1) != 0)
+			return 0;
+		for (k = 0; k < cnt; k++)
+			if (l1[k] != 0 && qed_table_off_check(g, l1[k]) ==
+			    QED_OFF_OK)
+				n++;
+	}
+	return n * g->table_bytes;
+}
+
 int
 qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
     uint64_t cto)
@@ -121,6 +145,7 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 	struct qed_wpos		 p;
 	uint64_t		*l1 = NULL, *l2 = NULL;
 	uint64_t		 nent = g->nent, l1a, l1b, base, i, e, a, b;
+	uint64_t		 done = 0, total = 0;
 	size_t			 k, cnt, ahead;
 	bool			 dirty;
 	int			 rc = 0;
@@ -137,8 +162,11 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 		rc = -ENOMEM;
 		goto out;
 	}
+	/* Progress counts the tables there are, not the L1's entries. */
+	if (img->progress != NULL)
+		total = present_bytes(img, g, q->hdr.l1_table_offset, l1a, l1b,
+		    l1);
 	for (base = l1a; base < l1b; base += cnt) {
-		img_progress(img, base - l1a, l1b - l1a);
 		cnt = chunk(base, l1b);
 		if ((rc = qed_table_read(img, g, q->hdr.l1_table_offset, base,
 		    cnt, l1)) != 0) {
@@ -190,6 +218,8 @@ qed_walk(struct img *img, const struct qed_visit *v, uint64_t cfrom,
 			a = i == l1a ? cfrom % nent : 0;
 			b = i == l1b - 1 ? (cto - 1) % nent + 1 : nent;
 			p.toff = e;
+			img_progress(img, done, total);
+			done += g->table_bytes;
 			if ((rc = walk_l2(img, v, &p, a, b, l2)) != 0)
 				goto out;
 		}
