@@ -524,6 +524,15 @@ typedef void	img_progress_fn(void *arg, uint64_t done, uint64_t total);
 void		 img_set_progress(struct img *img, img_progress_fn *fn,
 		    void *arg);
 
+/*
+ * How many threads a walk of img may read with: 0 (the default) as many
+ * as the CPUs this process may use, at most 4, for walks of 8 MiB of
+ * tables or more; 1 reads on the caller's thread only (a tool that walks
+ * several images at once); 2 to 4 that many, for any walk.  The visitor
+ * always runs on the caller's thread, in order.
+ */
+void		 img_set_readers(struct img *img, unsigned n);
+
 /* Ask walkers to stop (from a signal handler): sets a flag only. */
 void		 img_interrupt(void);
 

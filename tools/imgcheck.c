@@ -173,6 +173,8 @@ check_one(void *arg, const char *path, FILE *out, FILE *err)
 	rp.force = cx->force;
 	if (!cx->many)
 		tp_attach(img, path, cx->tc);
+	else
+		img_set_readers(img, 1);	/* the run's threads share CPUs */
 	rc = img_check(img, &rp);
 	tp_end();
 	ex = tu_check_exit(&rp, rc);

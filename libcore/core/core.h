@@ -154,6 +154,8 @@ struct img {
 	bool			 unrecognised;	/* forced, probe said 0 */
 	bool			 nowait_off;	/* no RWF_NOWAIT here */
 	bool			 scattered;	/* img_scattered() is on */
+	unsigned		 readers;	/* img_set_readers(); 0 auto */
+	uint64_t		 group_bytes;	/* tests: of a reader's group */
 	struct img		*backing;	/* opened by the chain map */
 	img_progress_fn		*progress;
 	void			*parg;
@@ -242,6 +244,31 @@ void	img_willneed(struct img *img, uint64_t off, uint64_t len);
  * file, it reads as img_pread_zf().
  */
 int	img_pread_cached(struct img *img, uint64_t off, void *buf, size_t len);
+
+/*
+ * Ordered parallel reads (preread.c): ngroups groups, each read by
+ * fill(arg, g, buf) on one of threads reader threads into a slot of
+ * slot_bytes (at most nslots read ahead); img_preread_next() waits for
+ * group g, in order, and gives its slot and fill()'s return; the caller
+ * frees the slot with img_preread_done() before it asks for g + nslots.
+ * img_preread_threads() says how many readers a walk of img may use (0:
+ * read on the caller's thread: one CPU, a write, a plan laid over it).
+ */
+#define IMG_PREREAD_MAX	4
+#define IMG_PREREAD_MIN	(8ULL << 20)	/* bytes that repay the threads */
+struct img_preread;
+unsigned img_preread_threads(const struct img *img);
+/* Readers for a walk of bytes: enough of them, or readers asked for. */
+bool	img_preread_worth(const struct img *img, uint64_t bytes);
+/* Bytes of a group: dflt, or what a test set in img->group_bytes. */
+uint64_t img_preread_group(const struct img *img, uint64_t dflt);
+int	img_preread_start(struct img_preread **out, unsigned threads,
+	    size_t nslots, size_t slot_bytes, size_t ngroups,
+	    int (*fill)(void *arg, size_t g, uint8_t *buf), void *arg);
+int	img_preread_next(struct img_preread *pr, size_t g,
+	    const uint8_t **buf);
+void	img_preread_done(struct img_preread *pr, size_t g);
+void	img_preread_stop(struct img_preread *pr);
 
 /*
  * Scattered small reads ahead: the kernel's readahead off (it would

@@ -1674,15 +1674,245 @@ cmp_one(struct ck *ck, uint64_t k, uint64_t r1, uint64_t *highest,
 	return mm_add(ck, k, r1, r2, cap);
 }
 
+/*
+ * The compare pass's refcount blocks read by reader threads (warm cache,
+ * a second CPU, many blocks: core/preread.c), in groups of reftable
+ * indices; each block at its index's place in the slot, adjacent blocks
+ * in one read, as rbwin_load() reads them, zeros past the end of file.
+ */
+#define QCOW2_RBPAR_GROUP	(1ULL << 20)	/* bytes of blocks a group */
+
+struct rbpar {
+	struct ck		*ck;
+	struct img_preread	*pr;
+	uint64_t		 per;	/* reftable indices a group */
+	uint64_t		 nt;	/* indices compared */
+	uint64_t		*fail;	/* per group: index of a failed read */
+	uint64_t		 cur;	/* group held, or UINT64_MAX */
+	const uint8_t		*buf;
+	int			 rc;
+};
+
+/* Is refcount block t there to be read (present and aligned)? */
+static bool
+rb_readable(const struct qcow2 *q, uint64_t t)
+{
+	uint64_t	off;
+
+	if (t >= q->reftable_n)
+		return false;
+	off = q->reftable[t] & QCOW2_REFT_OFFSET_MASK;
+	return off != 0 && (off & (q->cs - 1)) == 0;
+}
+
+static int
+rbpar_fill(void *arg, size_t g, uint8_t *buf)
+{
+	struct rbpar	*r = arg;
+	struct qcow2	*q = r->ck->q;
+	uint64_t	 t = g * r->per, first = t, end, t1, off;
+	int		 rc;
+
+	end = r->nt - t < r->per ? r->nt : t + r->per;
+	r->fail[g] = UINT64_MAX;
+	for (; t < end; t = t1) {
+		t1 = t + 1;
+		if (!rb_readable(q, t))
+			continue;
+		off = q->reftable[t] & QCOW2_REFT_OFFSET_MASK;
+		while (t1 < end && (q->reftable[t1] &
+		    QCOW2_REFT_OFFSET_MASK) == off + (t1 - t) * q->cs)
+			t1++;
+		if ((rc = img_pread_zf(r->ck->img, off, buf + (t - first) *
+		    q->cs, (size_t)((t1 - t) * q->cs), NULL)) != 0) {
+			r->fail[g] = t;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Cached?  Three blocks, read only from the page cache, tell. */
+static bool
+rbpar_warm(struct ck *ck, uint64_t nt)
+{
+	struct qcow2	*q = ck->q;
+	uint8_t		 b[512];
+	uint64_t	 t, seen = 0, k = 1;
+
+	for (t = 0; t < nt && k <= 3; t++) {
+		if (!rb_readable(q, t) || seen++ < nt * k / 4)
+			continue;
+		k++;
+		if (img_pread_cached(ck->img, q->reftable[t] &
+		    QCOW2_REFT_OFFSET_MASK, b, sizeof(b)) == -EAGAIN)
+			return false;
+	}
+	return true;
+}
+
+static void
+rbpar_start(struct ck *ck, uint64_t n, struct rbpar *r)
+{
+	struct qcow2	*q = ck->q;
+	uint64_t	 t, blocks = 0, ng;
+	unsigned	 threads;
+
+	memset(r, 0, sizeof(*r));
+	r->ck = ck;
+	r->cur = UINT64_MAX;
+	r->nt = (n + (1ULL << q->rb_bits) - 1) >> q->rb_bits;
+	if (r->nt > q->reftable_n)
+		r->nt = q->reftable_n;
+	for (t = 0; t < r->nt; t++)
+		blocks += rb_readable(q, t);
+	if (!img_preread_worth(ck->img, blocks * q->cs) ||
+	    (threads = img_preread_threads(ck->img)) == 0 ||
+	    !rbpar_warm(ck, r->nt))
+		return;
+	r->per = img_preread_group(ck->img, QCOW2_RBPAR_GROUP) / q->cs;
+	if (r->per == 0)
+		r->per = 1;
+	ng = (r->nt + r->per - 1) / r->per;
+	if ((r->fail = calloc((size_t)ng, sizeof(*r->fail))) == NULL)
+		return;
+	if (img_preread_start(&r->pr, threads, 2 * (size_t)threads,
+	    (size_t)(r->per * q->cs), (size_t)ng, rbpar_fill, r) != 0) {
+		free(r->fail);
+		r->fail = NULL;
+		r->pr = NULL;
+	}
+}
+
+/* Point *rb at refcount block t, from its group (in order). */
+static int
+rbpar_block(struct rbpar *r, uint64_t t, const uint8_t **rb)
+{
+	uint64_t	g = t / r->per;
+
+	if (t >= r->nt)
+		return rbwin_ptr(r->ck, t, rb);
+	if (g != r->cur) {
+		if (r->cur != UINT64_MAX)
+			img_preread_done(r->pr, (size_t)r->cur);
+		r->rc = img_preread_next(r->pr, (size_t)g, &r->buf);
+		r->cur = g;
+	}
+	if (r->rc != 0 && t >= r->fail[g])
+		return r->rc;
+	*rb = r->buf + (t - g * r->per) * r->ck->q->cs;
+	return 0;
+}
+
+static void
+rbpar_stop(struct rbpar *r)
+{
+	img_preread_stop(r->pr);
+	free(r->fail);
+	r->pr = NULL;
+	r->fail = NULL;
+}
+
+/*
+ * Compare the counts of the clusters refcount block t covers, [k0, k1)
+ * of n, with the block's bytes rb (NULL: no block).
+ */
+static int
+compare_block(struct ck *ck, uint64_t t, uint64_t n, const uint8_t *rb,
+    uint64_t *highest, size_t *cap)
+{
+	struct qcow2	*q = ck->q;
+	struct pr_ctx	 pc;
+	uint64_t	 k, k0, k1, e, off;
+	char		 path[64];
+	int		 rc;
+
+	k0 = t << q->rb_bits;
+	k1 = n - k0 < (1ULL << q->rb_bits) ? n : k0 +
+	    (1ULL << q->rb_bits);
+	e = t < q->reftable_n ? q->reftable[t] : 0;
+	off = e & QCOW2_REFT_OFFSET_MASK;
+	if (off != 0 && (off & (q->cs - 1)) != 0) {
+		/* QEMU cannot read this block: each is an error. */
+		snprintf(path, sizeof(path), "refcount table [%"
+		    PRIu64 "]", t);
+		for (k = k0; k < k1; k++) {
+			memset(&pc, 0, sizeof(pc));
+			pc.off = k << q->h.cluster_bits;
+			pc.len = q->cs;
+			pc.idx = k;
+			pc.path = path;
+			pc.flags = PC_HOST;
+			report_problem(ck->rp,
+			    PR_QCOW2_REFCOUNT_UNREADABLE, &pc);
+			if (k < ck->cf_n)	/* skipped, as QEMU */
+				ck->cf[k / 4] &= (uint8_t)~(3U <<
+				    (2 * (k % 4)));
+		}
+		return 0;
+	}
+	if (rb == NULL) {
+		/*
+		 * No refcount block: only referenced clusters matter.
+		 * Skip zero counters 32 at a time, so a huge sparse
+		 * file does not cost a loop step per cluster.
+		 */
+		const qcow2_cnt_t *a = ck->cnt->a;
+		const uint64_t	*bits = ck->cnt->bits;
+
+		for (k = k0; k < k1; k++) {
+			if ((k & 31) == 0 && k + 32 <= k1 &&
+			    k + 32 <= ck->cnt->n && (a != NULL ?
+			    zero32(a + k) : ((bits[k / 64] >>
+			    (k % 64)) & 0xffffffffULL) == 0)) {
+				k += 31;
+				continue;
+			}
+			if ((rc = cmp_one(ck, k, 0, highest,
+			    cap)) != 0)
+				return rc;
+		}
+	} else if (q->h.refcount_order == 4 &&
+	    block_all_one(ck, rb, k0, k1)) {
+		/* Every refcount 1, as computed, COPIED all set. */
+		*highest = k1 - 1;
+	} else if (q->h.refcount_order == 4) {
+		const qcow2_cnt_t *a = ck->cnt->a;
+		uint64_t	 r1;
+
+		/* Equal, not spilled, COPIED summary consistent. */
+		for (k = k0; k < k1; k++) {
+			r1 = be16_at(rb + 2 * (k - k0));
+			if (r1 == a[k] && r1 != QCOW2_CNT_SPILL &&
+			    (k >= ck->cf_n || ((ck->cf[k / 4] >>
+			    (2 * (k % 4))) & (r1 == 1 ? 2U : 1U)) ==
+			    0)) {
+				if (r1 != 0)
+					*highest = k;
+				continue;
+			}
+			if ((rc = cmp_one(ck, k, r1, highest,
+			    cap)) != 0)
+				return rc;
+		}
+	} else {
+		for (k = k0; k < k1; k++)
+			if ((rc = cmp_one(ck, k, qcow2_rb_get(rb,
+			    q->h.refcount_order, k - k0), highest,
+			    cap)) != 0)
+				return rc;
+	}
+	return 0;
+}
+
 static int
 compare(struct ck *ck, uint64_t *highest)
 {
 	struct qcow2	*q = ck->q;
-	struct pr_ctx	 pc;
+	struct rbpar	 par;
 	const uint8_t	*rb;
-	uint64_t	 n = qcow2_counts_len(ck->cnt), t, k, k0, k1, e, off;
+	uint64_t	 n = qcow2_counts_len(ck->cnt), t;
 	size_t		 cap = 0, i;
-	char		 path[64];
 	int		 rc;
 
 	*highest = 0;
@@ -1697,88 +1927,23 @@ compare(struct ck *ck, uint64_t *highest)
 		memset(ck->ones8, 1, (size_t)q->cs / 2);
 		ck->ones_len = (size_t)q->cs;
 	}
-	for (t = 0; (t << q->rb_bits) < n; t++) {
-		if (img_interrupted())
-			return -EINTR;
-		k0 = t << q->rb_bits;
-		k1 = n - k0 < (1ULL << q->rb_bits) ? n : k0 +
-		    (1ULL << q->rb_bits);
-		e = t < q->reftable_n ? q->reftable[t] : 0;
-		off = e & QCOW2_REFT_OFFSET_MASK;
-		if (off != 0 && (off & (q->cs - 1)) != 0) {
-			/* QEMU cannot read this block: each is an error. */
-			snprintf(path, sizeof(path), "refcount table [%"
-			    PRIu64 "]", t);
-			for (k = k0; k < k1; k++) {
-				memset(&pc, 0, sizeof(pc));
-				pc.off = k << q->h.cluster_bits;
-				pc.len = q->cs;
-				pc.idx = k;
-				pc.path = path;
-				pc.flags = PC_HOST;
-				report_problem(ck->rp,
-				    PR_QCOW2_REFCOUNT_UNREADABLE, &pc);
-				if (k < ck->cf_n)	/* skipped, as QEMU */
-					ck->cf[k / 4] &= (uint8_t)~(3U <<
-					    (2 * (k % 4)));
-			}
-			continue;
+	rc = 0;
+	rbpar_start(ck, n, &par);
+	for (t = 0; (t << q->rb_bits) < n && rc == 0; t++) {
+		if (img_interrupted()) {
+			rc = -EINTR;
+			break;
 		}
 		rb = NULL;
-		if (off != 0 && (rc = rbwin_ptr(ck, t, &rb)) != 0)
-			return rc;
-		if (rb == NULL) {
-			/*
-			 * No refcount block: only referenced clusters matter.
-			 * Skip zero counters 32 at a time, so a huge sparse
-			 * file does not cost a loop step per cluster.
-			 */
-			const qcow2_cnt_t *a = ck->cnt->a;
-			const uint64_t	*bits = ck->cnt->bits;
-
-			for (k = k0; k < k1; k++) {
-				if ((k & 31) == 0 && k + 32 <= k1 &&
-				    k + 32 <= ck->cnt->n && (a != NULL ?
-				    zero32(a + k) : ((bits[k / 64] >>
-				    (k % 64)) & 0xffffffffULL) == 0)) {
-					k += 31;
-					continue;
-				}
-				if ((rc = cmp_one(ck, k, 0, highest,
-				    &cap)) != 0)
-					return rc;
-			}
-		} else if (q->h.refcount_order == 4 &&
-		    block_all_one(ck, rb, k0, k1)) {
-			/* Every refcount 1, as computed, COPIED all set. */
-			*highest = k1 - 1;
-		} else if (q->h.refcount_order == 4) {
-			const qcow2_cnt_t *a = ck->cnt->a;
-			uint64_t	 r1;
-
-			/* Equal, not spilled, COPIED summary consistent. */
-			for (k = k0; k < k1; k++) {
-				r1 = be16_at(rb + 2 * (k - k0));
-				if (r1 == a[k] && r1 != QCOW2_CNT_SPILL &&
-				    (k >= ck->cf_n || ((ck->cf[k / 4] >>
-				    (2 * (k % 4))) & (r1 == 1 ? 2U : 1U)) ==
-				    0)) {
-					if (r1 != 0)
-						*highest = k;
-					continue;
-				}
-				if ((rc = cmp_one(ck, k, r1, highest,
-				    &cap)) != 0)
-					return rc;
-			}
-		} else {
-			for (k = k0; k < k1; k++)
-				if ((rc = cmp_one(ck, k, qcow2_rb_get(rb,
-				    q->h.refcount_order, k - k0), highest,
-				    &cap)) != 0)
-					return rc;
-		}
+		if (rb_readable(q, t))
+			rc = par.pr != NULL ? rbpar_block(&par, t, &rb) :
+			    rbwin_ptr(ck, t, &rb);
+		if (rc == 0)
+			rc = compare_block(ck, t, n, rb, highest, &cap);
 	}
+	rbpar_stop(&par);
+	if (rc != 0)
+		return rc;
 	if (ck->nmm == 0)
 		return 0;
 	if ((rc = mm_reverse_map(ck)) != 0)

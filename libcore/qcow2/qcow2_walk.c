@@ -26,6 +26,7 @@
 #define QCOW2_READAHEAD		64		/* tables asked for ahead */
 #define QCOW2_READAHEAD_MIN	65536		/* cluster size that pays */
 #define QCOW2_READAHEAD_SMALL	256		/* ahead, cold, small tables */
+#define QCOW2_GROUP_BYTES	(1ULL << 20)	/* tables per reader's group */
 
 static int
 job_cmp(const void *a, const void *b)
@@ -59,6 +60,129 @@ host_order(struct qcow2_l2job *jobs, size_t n)
 	return m;
 }
 
+/* Tables [i, m) lie back to back from jobs[i]'s: one read. */
+static size_t
+run_end(const struct qcow2 *q, const struct qcow2_l2job *jobs, size_t i,
+    size_t end, size_t maxrun)
+{
+	size_t	m = i + 1;
+
+	while (m < end && (jobs[i].l2off & (q->cs - 1)) == 0 &&
+	    !jobs[m].skip && jobs[m].l2off == jobs[m - 1].l2off + q->cs &&
+	    (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
+		m++;
+	return m;
+}
+
+/* Keep the next tables, up to job end, on their way in. */
+static void
+ask_ahead(const struct qcow2_walker *w, const struct qcow2_l2job *jobs,
+    size_t n, size_t *ahead, size_t end)
+{
+	for (; *ahead < n && *ahead < end; (*ahead)++)
+		if (jobs[*ahead].l1e != 0 && !jobs[*ahead].skip)
+			img_willneed(w->img, jobs[*ahead].l2off, w->q->cs);
+}
+
+/*
+ * The walk with reader threads (core/preread.c): the jobs are cut into
+ * groups of `per' jobs; a reader reads a group's tables, run by run, each
+ * at its job's place in the slot ((k - first) * cs), and records where a
+ * read failed; this thread visits the groups in order, every job as the
+ * serial walk would, and stops after the last job before a failed read.
+ */
+struct par {
+	const struct qcow2_walker	*w;
+	const struct qcow2_l2job	*jobs;
+	size_t				 n;
+	size_t				 per;
+	size_t				*fail;	/* per group: job, or n */
+};
+
+static int
+par_fill(void *arg, size_t g, uint8_t *buf)
+{
+	const struct par	*p = arg;
+	const struct qcow2	*q = p->w->q;
+	size_t			 i = g * p->per, first = i, end, m;
+	int			 rc;
+
+	end = p->n - i < p->per ? p->n : i + p->per;
+	p->fail[g] = p->n;
+	for (; i < end; i = m) {
+		if (img_interrupted()) {
+			p->fail[g] = i;
+			return -EINTR;
+		}
+		if (p->jobs[i].l1e == 0 || p->jobs[i].skip) {
+			m = i + 1;
+			continue;
+		}
+		m = run_end(q, p->jobs, i, end, p->per);
+		if ((rc = img_pread_zf(p->w->img, p->jobs[i].l2off,
+		    buf + (i - first) * q->cs, (m - i) * q->cs, NULL)) != 0) {
+			p->fail[g] = i;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* *started false: no reader could be started, nothing was visited. */
+static int
+visit_parallel(const struct qcow2_walker *w, struct qcow2_l2job *jobs,
+    size_t n, unsigned threads, bool *started)
+{
+	const struct qcow2	*q = w->q;
+	struct img_preread	*pr;
+	struct par		 p;
+	const uint8_t		*buf;
+	size_t			 g, ng, k, end, lim, ahead = 0, window;
+	int			 rc, vrc = 0;
+
+	p.w = w;
+	p.jobs = jobs;
+	p.n = n;
+	p.per = (size_t)(img_preread_group(w->img, QCOW2_GROUP_BYTES) /
+	    q->cs);
+	if (p.per == 0)
+		p.per = 1;
+	ng = (n + p.per - 1) / p.per;
+	if ((p.fail = calloc(ng, sizeof(*p.fail))) == NULL)
+		return -ENOMEM;
+	if ((rc = img_preread_start(&pr, threads, 2 * (size_t)threads,
+	    p.per * q->cs, ng, par_fill, &p)) != 0) {
+		free(p.fail);
+		*started = false;
+		return rc;
+	}
+	*started = true;
+	window = q->cs >= QCOW2_READAHEAD_MIN ? QCOW2_READAHEAD : 0;
+	for (g = 0; g < ng && vrc == 0; g++) {
+		k = g * p.per;
+		end = n - k < p.per ? n : k + p.per;
+		if (img_interrupted()) {
+			vrc = -EINTR;
+			break;
+		}
+		img_progress(w->img, (uint64_t)k * q->cs, (uint64_t)n * q->cs);
+		if (window > 0)
+			ask_ahead(w, jobs, n, &ahead, end + window);
+		rc = img_preread_next(pr, g, &buf);
+		lim = rc != 0 ? p.fail[g] : end;
+		for (; k < lim && vrc == 0; k++)
+			vrc = w->l2(w->arg, &jobs[k], jobs[k].l1e == 0 ||
+			    jobs[k].skip ? NULL : buf + (k - g * p.per) *
+			    q->cs);
+		img_preread_done(pr, g);
+		if (vrc == 0 && rc != 0)
+			vrc = rc;
+	}
+	img_preread_stop(pr);
+	free(p.fail);
+	return vrc;
+}
+
 /*
  * Read the tables of jobs[0..n) in runs of adjacent clusters and visit
  * each; an empty job (guest order) is visited with a NULL table.
@@ -69,9 +193,21 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 	const struct qcow2	*q = w->q;
 	uint8_t			*buf;
 	size_t			 i, m, k, maxrun, len, ahead, window;
-	bool			 cold = w->img->scattered;
+	bool			 cold = w->img->scattered, started = false;
+	unsigned		 threads;
 	int			 rc = 0;
 
+	/*
+	 * Many tables, a warm cache and a second CPU: readers share the
+	 * kernel's work per read (a cold walk keeps its advice and order).
+	 */
+	if (!cold && img_preread_worth(w->img, (uint64_t)n * q->cs) &&
+	    (threads = img_preread_threads(w->img)) > 0) {
+		rc = visit_parallel(w, jobs, n, threads, &started);
+		if (started)
+			return rc;
+		rc = 0;		/* no thread: read here */
+	}
 	maxrun = (size_t)(QCOW2_BATCH_BYTES / q->cs);
 	if (maxrun == 0)
 		maxrun = 1;
@@ -92,9 +228,7 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 		    cold ? QCOW2_READAHEAD_SMALL : 0;
 		if (ahead < i)
 			ahead = i;	/* never advice for what was read */
-		for (; ahead < n && ahead < i + window; ahead++)
-			if (jobs[ahead].l1e != 0 && !jobs[ahead].skip)
-				img_willneed(w->img, jobs[ahead].l2off, q->cs);
+		ask_ahead(w, jobs, n, &ahead, i + window);
 		m = i + 1;
 		if (jobs[i].l1e == 0 || jobs[i].skip) {
 			if ((rc = w->l2(w->arg, &jobs[i], NULL)) != 0)
@@ -102,10 +236,7 @@ visit_jobs(const struct qcow2_walker *w, struct qcow2_l2job *jobs, size_t n)
 			continue;
 		}
 		/* A run: the next cluster, aligned, within the batch. */
-		while (m < n && (jobs[i].l2off & (q->cs - 1)) == 0 &&
-		    !jobs[m].skip && jobs[m].l2off == jobs[m - 1].l2off +
-		    q->cs && (jobs[m].l2off - jobs[i].l2off) / q->cs < maxrun)
-			m++;
+		m = run_end(q, jobs, i, n, maxrun);
 		len = (size_t)(jobs[m - 1].l2off - jobs[i].l2off + q->cs);
 		/*
 		 * Small tables lie a few KiB apart with holes or data
