@@ -12,7 +12,8 @@
 #  - an undo file for another image, damaged, or applied twice is refused
 #    and writes nothing;
 #  - a forced format that does not fit the file does not mislead;
-#  - SIGINT and SIGTERM end a long check at once.
+#  - SIGINT and SIGTERM end a long check at once;
+#  - reading an image leaves its access time alone.
 # Needs qemu-img, qemu-io and strace (make deps installs them): a missing
 # one is a failure, not a skip.
 B=${B:-build}
@@ -323,6 +324,28 @@ for sig in INT TERM; do
 	esac
 	grep -q interrupted "$T/err" || bad "SIG$sig: no message"
 done
+
+# ---- access times -------------------------------------------------------------
+# Reading an image leaves its access time as it was (O_NOATIME; we own
+# these files): an image of evidence keeps its timestamps.  A plain read
+# of the same file, on this file system, does move it: the control.
+qemu-img create -q -f qcow2 "$T/at.qcow2" 64M &&
+    qemu-io -c "write 0 1M" "$T/at.qcow2" >/dev/null || bad "atime: no image"
+"$MK/sparse_mk" std "$T/at.stream" >/dev/null 2>&1 || bad "atime: no stream"
+for t in "imgcheck:at.qcow2" "imginfo:at.qcow2" "imgmap:at.qcow2" \
+    "imgcheck:at.stream"; do
+	tool=${t%%:*} f=$T/${t#*:}
+	touch -a -d 2000-01-01 "$f"
+	before=$(stat -c %X "$f")
+	"$BIN/$tool" "$f" >/dev/null 2>&1
+	n=$((n + 1))
+	[ "$(stat -c %X "$f")" = "$before" ] ||
+	    bad "atime: $tool moved the access time of ${t#*:}"
+done
+cat "$T/at.qcow2" >/dev/null
+n=$((n + 1))
+[ "$(stat -c %X "$T/at.qcow2")" != "$before" ] ||
+    bad "atime: a plain read did not move it either (no control)"
 
 echo "safety: $((n - fail))/$n passed"
 [ "$fail" -eq 0 ]
