@@ -147,13 +147,24 @@ check_with(const char *path, unsigned readers, uint64_t group,
 
 static void	same_findings(const char *path, uint64_t group);
 
+/* Save f to a new file named from the template path, and release it. */
+static void
+save_tmp(struct qcow2_fix *f, char *path)
+{
+	int	fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	close(fd);
+	CU_ASSERT_FATAL(qcow2_fix_save(f, path) == 0);
+	qcow2_fix_release(f);
+}
+
 static void
 test_qcow2_same(void)
 {
 	struct qcow2_fix	 f;
 	char			 path[] = "/tmp/imgkit-preread-XXXXXX";
 	uint64_t		 g, d0, d1, dn;
-	int			 fd;
 
 	/*
 	 * 64 KiB clusters, one L2 table per 512 MiB: 80 GiB of guest with a
@@ -177,11 +188,7 @@ test_qcow2_same(void)
 	 */
 	qcow2_fix_ref_set(&f, d0 >> 16, 2);
 	qcow2_fix_l2_set(&f, 159, 1, 0, d1);
-	fd = mkstemp(path);
-	CU_ASSERT_FATAL(fd >= 0);
-	close(fd);
-	CU_ASSERT_FATAL(qcow2_fix_save(&f, path) == 0);
-	qcow2_fix_release(&f);
+	save_tmp(&f, path);
 
 	same_findings(path, 0);
 	same_findings(path, 2 << 16);	/* two tables a group */
@@ -199,7 +206,6 @@ test_qcow2_small_groups(void)
 	struct qcow2_fix	 f;
 	char			 path[] = "/tmp/imgkit-preread-XXXXXX";
 	uint64_t		 g, d[4096];
-	int			 fd;
 
 	CU_ASSERT_FATAL(qcow2_fix_init(&f, 3, 9, 4, 2ULL << 20, false) == 0);
 	for (g = 0; g < 4096; g++) {
@@ -209,11 +215,7 @@ test_qcow2_small_groups(void)
 	qcow2_fix_ref_set(&f, d[3] >> 9, 3);		/* leak, early */
 	qcow2_fix_ref_set(&f, d[4000] >> 9, 0);	/* corruption, late */
 	qcow2_fix_l2_set(&f, 63, 5, 0, d[10]);	/* shared, last table */
-	fd = mkstemp(path);
-	CU_ASSERT_FATAL(fd >= 0);
-	close(fd);
-	CU_ASSERT_FATAL(qcow2_fix_save(&f, path) == 0);
-	qcow2_fix_release(&f);
+	save_tmp(&f, path);
 	same_findings(path, 1024);
 	same_findings(path, 512);
 	unlink(path);
