@@ -48,11 +48,19 @@ def machine():
         except OSError:
             pass
         return None
-    virt = None
-    if shutil.which("systemd-detect-virt"):
-        p = subprocess.run(["systemd-detect-virt"], capture_output=True,
-                           text=True)
-        virt = p.stdout.strip() or None
+    def detect(flag):
+        # systemd-detect-virt alone names the innermost layer: a
+        # container inside a VM reads as "docker", hiding the VM.
+        if not shutil.which("systemd-detect-virt"):
+            return None
+        p = subprocess.run(["systemd-detect-virt", flag],
+                           capture_output=True, text=True)
+        v = p.stdout.strip()
+        return v if v and v != "none" else None
+    virt = detect("--vm")
+    if virt is None and first("/proc/cpuinfo", "flags") and \
+            " hypervisor" in first("/proc/cpuinfo", "flags"):
+        virt = "unknown hypervisor"
     mem = first("/proc/meminfo", "MemTotal")
     fs = subprocess.run(["df", "-T", D], capture_output=True, text=True)
     return {
@@ -60,7 +68,8 @@ def machine():
         "cpu": first("/proc/cpuinfo", "model name"),
         "cpus": os.cpu_count(),
         "memory": mem,
-        "virtualization": virt,
+        "virtualization": virt or "none (bare metal)",
+        "container": detect("--container"),
         "filesystem": fs.stdout.splitlines()[-1].split()[1]
         if fs.returncode == 0 else None,
         "qemu-img": subprocess.run(["qemu-img", "--version"],
